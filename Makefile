@@ -1,0 +1,45 @@
+# Two commands set up everything on a fresh Debian machine:
+#   make run    installs what is missing, builds, starts the engine
+#   make test   installs what is missing, builds, runs every test
+# Extra CMake options: make test CMAKE_ARGS="-DOA_ASAN=ON" BUILD=build-asan
+
+BUILD ?= build
+CMAKE_ARGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+DATA ?= var
+RUN_ARGS ?=
+
+.PHONY: all deps test-deps build run test asan ubsan bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/bin/openace --data $(DATA) $(RUN_ARGS)
+
+test: test-deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DOA_ASAN=ON -DCMAKE_BUILD_TYPE=Debug"
+
+ubsan:
+	$(MAKE) test BUILD=build-ubsan CMAKE_ARGS="-DOA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug"
+
+bench: build
+	bench/host/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-ubsan
