@@ -2,14 +2,16 @@
 #   make run    installs what is missing, builds, starts the engine
 #   make test   installs what is missing, builds, runs every test
 # Extra CMake options: make test CMAKE_ARGS="-DOA_ASAN=ON" BUILD=build-asan
+# make test also runs the suite under ASan+UBSan in build-san; SAN=0 skips that.
 
 BUILD ?= build
 CMAKE_ARGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DATA ?= var
+SAN ?= 1
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps build run test asan ubsan bench clean
+.PHONY: all deps test-deps build run test test-san asan ubsan bench clean
 
 all: build
 
@@ -31,15 +33,24 @@ run: build
 test: test-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+ifneq ($(SAN),0)
+	$(MAKE) --no-print-directory test-san
+endif
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-san: test-deps
+	@test -f build-san/CMakeCache.txt || cmake -S . -B build-san -DOA_ASAN=ON -DOA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-san -j $(JOBS)
+	cd build-san && ctest --output-on-failure -j $(JOBS)
 
 asan:
-	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DOA_ASAN=ON -DCMAKE_BUILD_TYPE=Debug"
+	$(MAKE) test SAN=0 BUILD=build-asan CMAKE_ARGS="-DOA_ASAN=ON -DCMAKE_BUILD_TYPE=Debug"
 
 ubsan:
-	$(MAKE) test BUILD=build-ubsan CMAKE_ARGS="-DOA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug"
+	$(MAKE) test SAN=0 BUILD=build-ubsan CMAKE_ARGS="-DOA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug"
 
 bench: build
 	bench/host/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-ubsan
+	rm -rf $(BUILD) build-san build-asan build-ubsan

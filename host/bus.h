@@ -1,7 +1,8 @@
 /* Event bus: publish/subscribe by topic with "prefix.*" and "*" patterns.
  * Events are queued (bounded; overflow is dropped and counted) and delivered
- * later on the loop thread, never inside publish. oa_bus_post is the
- * thread-safe variant for worker threads. */
+ * later on the loop thread, never inside publish. oa_bus_publish may be
+ * called from any thread; every other function, and every subscriber
+ * callback, runs on the loop thread. */
 #ifndef OA_HOST_BUS_H
 #define OA_HOST_BUS_H
 

@@ -353,6 +353,7 @@ static int cmd_plugin_info(cli *c)
 {
     const oa_plugin_desc *d = NULL;
     char err[1024];
+    char name[65];
     char sdk[32];
     char req[512];
     char prov[512];
@@ -361,7 +362,12 @@ static int cmd_plugin_info(cli *c)
     if (c->npos != 2) {
         return usage_error("%s", "plugin-info takes one FILE.so");
     }
-    rc = oa_loader_load(c->pos[1], &d, err, sizeof(err));
+    /* Probe in a child first, so a crashing library cannot take this
+     * command down with it. */
+    rc = oa_loader_probe(c->pos[1], 10000, name, sizeof(name), err, sizeof(err));
+    if (rc == 0) {
+        rc = oa_loader_load(c->pos[1], &d, err, sizeof(err));
+    }
     if (rc != 0) {
         if (c->json) {
             json_t *j = json_pack("{s:s, s:b, s:s}", "file", c->pos[1], "loadable", 0, "reason",

@@ -40,10 +40,13 @@ static void config_quote(const char *value, char *buf, size_t buflen)
 {
     size_t i;
 
-    for (i = 0; value[i] != '\0' && i < CONFIG_QUOTE_MAX && i + 4 < buflen; i++) {
+    for (i = 0; i < CONFIG_QUOTE_MAX && i + 4 < buflen && value[i] != '\0'; i++) {
         unsigned char c = (unsigned char)value[i];
 
-        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        buf[i] = value[i];
+        if (c < 0x20 || c == 0x7f) {
+            buf[i] = '?';
+        }
     }
     buf[i] = '\0';
     if (value[i] != '\0' && i + 4 <= buflen) {
@@ -143,6 +146,8 @@ static void config_range_reason(const oa_config_def *def, const char *value, cha
     snprintf(reason, reasonlen, "must be between %s and %s%s", lo, hi, got);
 }
 
+/* BOOL: true/false, yes/no, on/off, 1/0 in any case; normalised to
+ * "true" or "false". */
 static int config_check_bool(const oa_config_def *def, const char *value, const char **norm,
                              char *reason, size_t reasonlen)
 {
@@ -166,28 +171,21 @@ static int config_check_bool(const oa_config_def *def, const char *value, const 
     return OA_ETYPE;
 }
 
+/* INT: an optional sign and decimal digits, nothing else, within int64
+ * and the range; normalised without sign or leading zeros ("+007" is
+ * "7"). */
 static int config_check_int(const oa_config_def *def, const char *value, char *buf,
                             size_t buflen, char *reason, size_t reasonlen)
 {
     char got[CONFIG_QUOTE_MAX + 16];
-    const char *p = value;
+    const char *digits = value;
     char *end = NULL;
     long long v;
 
-    if (*p == '+' || *p == '-') {
-        p++;
+    if (value[0] == '+' || value[0] == '-') {
+        digits++;
     }
-    if (*p == '\0') {
-        p = NULL;
-    }
-    while (p != NULL && *p != '\0') {
-        if (*p < '0' || *p > '9') {
-            p = NULL;
-        } else {
-            p++;
-        }
-    }
-    if (p == NULL) {
+    if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits)) {
         config_got(def, value, 1, got, sizeof(got));
         snprintf(reason, reasonlen, "must be an integer%s", got);
         return OA_ETYPE;
@@ -210,6 +208,8 @@ static int config_check_int(const oa_config_def *def, const char *value, char *b
     return 0;
 }
 
+/* DOUBLE: a finite number in decimal notation within the range;
+ * normalised with "%.17g". */
 static int config_check_double(const oa_config_def *def, const char *value, char *buf,
                                size_t buflen, char *reason, size_t reasonlen)
 {
@@ -224,7 +224,6 @@ static int config_check_double(const oa_config_def *def, const char *value, char
         snprintf(reason, reasonlen, "must be a number%s", got);
         return OA_ETYPE;
     }
-    errno = 0;
     v = strtod(value, &end);
     if (end == value || *end != '\0') {
         config_got(def, value, 1, got, sizeof(got));
@@ -236,7 +235,7 @@ static int config_check_double(const oa_config_def *def, const char *value, char
         snprintf(reason, reasonlen, "must be a finite number%s", got);
         return OA_ERANGE;
     }
-    /* An underflow (errno ERANGE, v near 0) keeps its rounded value. */
+    /* An underflow ("1e-999") is finite and keeps its rounded value. */
     if (config_has_range(def) && (v < def->min || v > def->max)) {
         config_range_reason(def, value, reason, reasonlen);
         return OA_ERANGE;
@@ -265,6 +264,8 @@ static int config_in_choices(const char *choices, const char *value)
     }
 }
 
+/* STRING: no control bytes but tab, at most max bytes when max > 0, one
+ * of the choices when there are choices; kept as given. */
 static int config_check_string(const oa_config_def *def, const char *value, char *reason,
                                size_t reasonlen)
 {
@@ -277,7 +278,7 @@ static int config_check_string(const oa_config_def *def, const char *value, char
 
         if (c < 0x20 && c != '\t') {
             snprintf(reason, reasonlen,
-                     "must not contain control characters; byte %zu is 0x%02x", i, c);
+                     "must not contain control characters (byte 0x%02x at offset %zu)", c, i);
             return OA_EINVAL;
         }
     }

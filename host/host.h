@@ -34,7 +34,7 @@ typedef struct oa_host {
     char *data_dir;
     char *plugin_dir;
     char *http_listen;
-    char p2p_port[8];
+    char p2p_port[16];
     uint64_t started_ms;
     unsigned health_interval_ms;
     uv_signal_t sig_int;

@@ -1,13 +1,26 @@
 /* Loader: opens plugin files with libltdl and checks their descriptors. */
 #include "loader.h"
 
+#include <errno.h>
 #include <ltdl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 
 static int loader_ready;
+static unsigned probes;
+
+unsigned oa_loader_probe_count(void)
+{
+    return probes;
+}
 
 int oa_loader_init(void)
 {
@@ -191,4 +204,127 @@ int oa_loader_load(const char *file, const oa_plugin_desc **desc, char *err, siz
     }
     *desc = d;
     return 0;
+}
+
+/* The child's answer: "<rc>\n<name>\n<reason>". */
+static void probe_child(int fd, const char *file)
+{
+    const oa_plugin_desc *d = NULL;
+    char err[1024] = "";
+    char out[1200];
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    int rc;
+    int n;
+    /* A crash must end this child, whatever handlers the parent had. */
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        signal(fatal[i], SIG_DFL);
+    }
+    rc = oa_loader_load(file, &d, err, sizeof(err));
+    n = snprintf(out, sizeof(out), "%d\n%s\n%s", rc, d != NULL ? d->name : "", err);
+    if (n > 0) {
+        ssize_t w = write(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+        (void)w;
+    }
+    _exit(0);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int oa_loader_probe(const char *file, unsigned timeout_ms, char *name, size_t namelen, char *err,
+                    size_t errlen)
+{
+    char buf[1200];
+    size_t got = 0;
+    int fds[2];
+    int status = 0;
+    int timed_out = 0;
+    uint64_t deadline = mono_ms() + timeout_ms;
+    pid_t pid;
+
+    name[0] = '\0';
+    probes++;
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "cannot probe: pipe: %s", strerror(errno));
+        return OA_EIO;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot probe: fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return OA_EIO;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        probe_child(fds[1], file);
+    }
+    close(fds[1]);
+    for (;;) {
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        uint64_t now = mono_ms();
+        ssize_t r;
+        int pr;
+        if (now >= deadline) {
+            timed_out = 1;
+            break;
+        }
+        pr = poll(&pfd, 1, (int)(deadline - now));
+        if (pr < 0 && errno == EINTR) {
+            continue;
+        }
+        if (pr <= 0) {
+            timed_out = pr == 0;
+            break;
+        }
+        r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+        if (got >= sizeof(buf) - 1) {
+            break;
+        }
+    }
+    close(fds[0]);
+    if (timed_out) {
+        kill(pid, SIGKILL);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    buf[got] = '\0';
+    if (timed_out) {
+        snprintf(err, errlen, "did not finish loading within %u ms (a library constructor "
+                 "hangs?)", timeout_ms);
+        return OA_ETIMEDOUT;
+    }
+    if (WIFSIGNALED(status)) {
+        snprintf(err, errlen, "crashed while loading (signal %d, %s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+        return OA_EFAIL;
+    }
+    {
+        char *nl1 = strchr(buf, '\n');
+        char *nl2 = nl1 != NULL ? strchr(nl1 + 1, '\n') : NULL;
+        int rc;
+        if (nl1 == NULL || nl2 == NULL) {
+            snprintf(err, errlen, "exited while loading (status %d) without an answer",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            return OA_EFAIL;
+        }
+        *nl1 = '\0';
+        *nl2 = '\0';
+        rc = atoi(buf);
+        snprintf(name, namelen, "%s", nl1 + 1);
+        snprintf(err, errlen, "%s", nl2 + 1);
+        return rc > 0 ? OA_EFAIL : rc;
+    }
 }

@@ -17,6 +17,18 @@ void oa_loader_exit(void);
  * and NULL otherwise. */
 int oa_loader_load(const char *file, const oa_plugin_desc **desc, char *err, size_t errlen);
 
+/* Loads file in a forked child process and reports whether the host could
+ * load it: a plugin whose library constructor crashes or hangs is refused
+ * here instead of taking the host down. Returns 0 (and the plugin's name in
+ * name), or a negative OA_E* code with the reason in err (name filled when
+ * it was readable). timeout_ms bounds the child. Call it before threads
+ * that hold locks exist (at start-up or from a command-line tool). */
+int oa_loader_probe(const char *file, unsigned timeout_ms, char *name, size_t namelen, char *err,
+                    size_t errlen);
+
+/* How many probes this process has run (for tests and diagnostics). */
+unsigned oa_loader_probe_count(void);
+
 /* The descriptor checks alone (used for plugins linked into tests too). */
 int oa_loader_check_desc(const oa_plugin_desc *d, char *err, size_t errlen);
 

@@ -337,11 +337,59 @@ static int so_filter(const struct dirent *d)
     return d->d_name[0] != '.' && has_suffix(d->d_name, ".so");
 }
 
+#define PROBE_TIMEOUT_MS 10000
+
+/* Decides whether a file may be loaded into this process. A file the store
+ * has seen with the same size and mtime (and the same host SDK) reuses the
+ * earlier verdict; a new or changed one is probed in a child process first.
+ * Returns 0 to go ahead; otherwise the file has been recorded as rejected. */
+static int probe_cached(oa_registry *reg, const char *path, const struct stat *st, int cache_ok,
+                        char *why, size_t whylen)
+{
+    oa_store *store = reg->host != NULL ? reg->host->store : NULL;
+    oa_plugin_row row;
+    char name[65];
+    int rc;
+
+    if (store != NULL && cache_ok && oa_store_plugin_row_by_file(store, path, &row) == 0) {
+        int same = row.mtime == (int64_t)st->st_mtime && row.size == (int64_t)st->st_size;
+        int was_rejected = row.state != NULL && strcmp(row.state, "rejected") == 0;
+        if (same && was_rejected) {
+            snprintf(why, whylen, "%s", row.last_error ? row.last_error : "rejected earlier");
+            oa_registry_add_rejected(reg, path, row.name, why);
+        }
+        oa_store_plugin_row_free(&row);
+        if (same) {
+            return was_rejected ? OA_EINVAL : 0;
+        }
+    }
+    rc = oa_loader_probe(path, PROBE_TIMEOUT_MS, name, sizeof(name), why, whylen);
+    if (rc != 0) {
+        oa_registry_add_rejected(reg, path, name[0] ? name : NULL, why);
+    }
+    return rc;
+}
+
 int oa_registry_scan(oa_registry *reg, const char *dir, char *err, size_t errlen)
 {
     struct dirent **names = NULL;
     int count = scandir(dir, &names, so_filter, alphasort);
     int added = 0;
+    int cache_ok = 0;
+    char *sdk = NULL;
+    char host_sdk[32];
+
+    /* Cached verdicts hold only for the SDK version that made them. */
+    snprintf(host_sdk, sizeof(host_sdk), "%d.%d", OA_SDK_MAJOR, OA_SDK_MINOR);
+    if (reg->host != NULL && reg->host->store != NULL) {
+        if (oa_store_kv_get(reg->host->store, "host", "probe_sdk", &sdk, NULL) == 0) {
+            cache_ok = strcmp(sdk, host_sdk) == 0;
+        }
+        free(sdk);
+        if (!cache_ok) {
+            oa_store_kv_set(reg->host->store, "host", "probe_sdk", host_sdk, strlen(host_sdk));
+        }
+    }
 
     if (count < 0) {
         snprintf(err, errlen, "cannot read plugin directory %s: %s", dir, strerror(errno));
@@ -368,6 +416,10 @@ int oa_registry_scan(oa_registry *reg, const char *dir, char *err, size_t errlen
         if (known) {
             /* A loaded file is never unloaded while the host runs; a changed
              * one is picked up at the next start. */
+            continue;
+        }
+        rc = probe_cached(reg, path, &st, cache_ok, why, sizeof(why));
+        if (rc != 0) {
             continue;
         }
         rc = oa_loader_load(path, &desc, why, sizeof(why));
@@ -572,8 +624,20 @@ static int deps_running(oa_registry *reg, oa_plugin *p, char *buf, size_t len)
             snprintf(buf, len, "requires '%s', which is disabled (enable '%s' first)", req[r],
                      cand->name);
         } else {
-            snprintf(buf, len, "requires '%s', which is not running (%s: %s)", req[r],
-                     cand->name, cand->reason[0] ? cand->reason : oa_state_name(cand->state));
+            /* The nested reason may be cut short; the message stays readable. */
+            int w = snprintf(buf, len, "requires '%s', which is not running (%s: ", req[r],
+                             cand->name);
+            if (w > 0 && (size_t)w < len) {
+                size_t room = len - (size_t)w;
+                const char *inner = cand->reason[0] ? cand->reason : oa_state_name(cand->state);
+                size_t n = strlen(inner);
+                if (n + 2 > room) {
+                    n = room - 2;
+                }
+                memcpy(buf + w, inner, n);
+                buf[(size_t)w + n] = ')';
+                buf[(size_t)w + n + 1] = '\0';
+            }
         }
         return 0;
     }

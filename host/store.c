@@ -726,34 +726,37 @@ int oa_store_plugin_crash_inc(oa_store *s, const char *name)
 int oa_store_plugin_row_put(oa_store *s, const oa_plugin_row *row)
 {
     sqlite3_stmt *st = NULL;
+    const char *args[7];
     int ret;
 
     if (s == NULL || row == NULL || row->file == NULL || row->file[0] == '\0') {
         return OA_EINVAL;
     }
-    {
-        const char *args[] = {row->file,  row->name,  row->version,   row->kind,
-                              row->summary, row->state, row->last_error};
-
-        ret = store_stmt(s, &st,
-                         "INSERT OR REPLACE INTO plugins (file, name, version, kind, summary,"
-                         " state, last_error, sdk_major, sdk_minor, mtime, size, updated)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                         args, 7, 1, "storing the plugin row of");
-        if (ret != 0) {
-            return ret;
-        }
-        if (sqlite3_bind_int(st, 8, row->sdk_major) != SQLITE_OK ||
-            sqlite3_bind_int(st, 9, row->sdk_minor) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 10, row->mtime) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 11, row->size) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 12, (sqlite3_int64)time(NULL)) != SQLITE_OK) {
-            ret = store_fail_on(s, "storing the plugin row of", args, 1);
-            sqlite3_finalize(st);
-            return ret;
-        }
-        return store_finish(s, st, args, 1, "storing the plugin row of");
+    args[0] = row->file;
+    args[1] = row->name;
+    args[2] = row->version;
+    args[3] = row->kind;
+    args[4] = row->summary;
+    args[5] = row->state;
+    args[6] = row->last_error;
+    ret = store_stmt(s, &st,
+                     "INSERT OR REPLACE INTO plugins (file, name, version, kind, summary,"
+                     " state, last_error, sdk_major, sdk_minor, mtime, size, updated)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     args, 7, 1, "storing the plugin row of");
+    if (ret != 0) {
+        return ret;
     }
+    if (sqlite3_bind_int(st, 8, row->sdk_major) != SQLITE_OK ||
+        sqlite3_bind_int(st, 9, row->sdk_minor) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 10, row->mtime) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 11, row->size) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 12, (sqlite3_int64)time(NULL)) != SQLITE_OK) {
+        ret = store_fail_on(s, "storing the plugin row of", args, 1);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    return store_finish(s, st, args, 1, "storing the plugin row of");
 }
 
 /* Fills row from the current result of a STORE_ROW_SELECT statement. On

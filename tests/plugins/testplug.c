@@ -7,10 +7,19 @@
  *   TP_NO_STOP     leave the stop callback NULL
  *   TP_FAIL_INIT   init fails with a reason
  *   TP_REQUIRES    one required name
+ *   TP_CRASH       the library constructor crashes (SIGSEGV) on load
  */
 #include <openace/sdk.h>
 
+#include <signal.h>
 #include <stdlib.h>
+
+#ifdef TP_CRASH
+__attribute__((constructor)) static void tp_boom(void)
+{
+    raise(SIGSEGV);
+}
+#endif
 
 #ifndef TP_NAME
 #define TP_NAME "test-good"

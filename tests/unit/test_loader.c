@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "host.h"
 #include "loader.h"
@@ -116,6 +118,27 @@ static void test_not_a_library_refused(void **state)
     free(dir);
 }
 
+static void test_probe_survives_crashing_constructor(void **state)
+{
+    char name[65];
+    char err[512];
+    char *path = oa_test_path(plugin_dir(), "tp_crash.so");
+    (void)state;
+    assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)),
+                     OA_EFAIL);
+    assert_non_null(strstr(err, "crashed while loading (signal 11"));
+    free(path);
+    path = oa_test_path(plugin_dir(), "tp_good.so");
+    assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)), 0);
+    assert_string_equal(name, "test-good");
+    free(path);
+    path = oa_test_path(plugin_dir(), "tp_bad_major.so");
+    assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)),
+                     OA_EVERSION);
+    assert_non_null(strstr(err, "SDK 2.0"));
+    free(path);
+}
+
 /* Copies the test plugins into one directory and lets a host scan it. */
 static void copy(const char *dir, const char *file)
 {
@@ -145,7 +168,8 @@ static void test_scan_keeps_host_running_and_records_rejections(void **state)
     char *plugins = oa_test_tmpdir();
     const char *files[] = {"tp_good.so",  "tp_needs_good.so", "tp_bad_major.so",
                            "tp_newer_minor.so", "tp_small.so", "tp_no_entry.so",
-                           "tp_no_stop.so", "tp_fail_init.so", "tp_dup_1.so", "tp_dup_2.so"};
+                           "tp_no_stop.so", "tp_fail_init.so", "tp_dup_1.so", "tp_dup_2.so",
+                           "tp_crash.so"};
     oa_host h;
     oa_host_options o;
     oa_plugin_state st;
@@ -164,7 +188,7 @@ static void test_scan_keeps_host_running_and_records_rejections(void **state)
     o.plugin_dir = plugins;
     o.engine = 1;
     assert_int_equal(oa_host_open(&h, NULL, &o, err, sizeof(err)), 0);
-    assert_int_equal(oa_registry_count(h.reg), 10);
+    assert_int_equal(oa_registry_count(h.reg), 11);
     assert_int_equal(oa_registry_start_all(h.reg), 3); /* good, needs-good, dup_1 */
 
     assert_non_null(strstr(reason_of(&h, "tp_bad_major.so", &st), "SDK 2.0"));
@@ -180,6 +204,8 @@ static void test_scan_keeps_host_running_and_records_rejections(void **state)
     assert_int_equal(st, OA_STATE_FAILED);
     reason_of(&h, "tp_needs_good.so", &st);
     assert_int_equal(st, OA_STATE_RUNNING);
+    assert_non_null(strstr(reason_of(&h, "tp_crash.so", &st), "crashed while loading"));
+    assert_int_equal(st, OA_STATE_REJECTED);
 
     /* Every rejection has a row with its reason in the store. */
     assert_int_equal(oa_store_plugin_rows(h.store, &rows, &nrows), 0);
@@ -191,11 +217,63 @@ static void test_scan_keeps_host_running_and_records_rejections(void **state)
         }
     }
     oa_store_plugin_rows_free(rows, nrows);
-    assert_int_equal(rejected_rows, 6);
+    assert_int_equal(rejected_rows, 7);
     assert_int_equal(oa_host_close(&h), 0);
 
     oa_test_rmtree(data);
     oa_test_rmtree(plugins);
+    free(data);
+    free(plugins);
+}
+
+/* Unchanged files are not probed again; a changed one is. */
+static void test_probe_verdicts_are_cached(void **state)
+{
+    char *data = oa_test_tmpdir();
+    char *plugins = oa_test_tmpdir();
+    char *good;
+    oa_host h;
+    oa_host_options o;
+    oa_plugin_state st;
+    struct utimbuf ut;
+    unsigned before;
+    char err[512];
+    (void)state;
+
+    copy(plugins, "tp_good.so");
+    copy(plugins, "tp_crash.so");
+    good = oa_test_path(plugins, "tp_good.so");
+    oa_log_init(OA_LOG_ERROR, 0, 0);
+    memset(&o, 0, sizeof(o));
+    o.data_dir = data;
+    o.plugin_dir = plugins;
+    o.engine = 1;
+
+    before = oa_loader_probe_count();
+    assert_int_equal(oa_host_open(&h, NULL, &o, err, sizeof(err)), 0);
+    assert_int_equal(oa_loader_probe_count() - before, 2);
+    assert_int_equal(oa_host_close(&h), 0);
+
+    before = oa_loader_probe_count();
+    assert_int_equal(oa_host_open(&h, NULL, &o, err, sizeof(err)), 0);
+    assert_int_equal(oa_loader_probe_count() - before, 0);
+    assert_non_null(strstr(reason_of(&h, "tp_crash.so", &st), "crashed while loading"));
+    assert_int_equal(st, OA_STATE_REJECTED);
+    assert_int_equal(oa_registry_start_all(h.reg), 1);
+    assert_int_equal(oa_host_close(&h), 0);
+
+    ut.actime = 1000000000;
+    ut.modtime = 1000000000;
+    assert_int_equal(utime(good, &ut), 0);
+    before = oa_loader_probe_count();
+    assert_int_equal(oa_host_open(&h, NULL, &o, err, sizeof(err)), 0);
+    assert_int_equal(oa_loader_probe_count() - before, 1);
+    assert_int_equal(oa_registry_start_all(h.reg), 1);
+    assert_int_equal(oa_host_close(&h), 0);
+
+    oa_test_rmtree(data);
+    oa_test_rmtree(plugins);
+    free(good);
     free(data);
     free(plugins);
 }
@@ -210,7 +288,9 @@ int main(void)
         cmocka_unit_test(test_no_entry_refused),
         cmocka_unit_test(test_missing_callback_refused),
         cmocka_unit_test(test_not_a_library_refused),
+        cmocka_unit_test(test_probe_survives_crashing_constructor),
         cmocka_unit_test(test_scan_keeps_host_running_and_records_rejections),
+        cmocka_unit_test(test_probe_verdicts_are_cached),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     oa_loader_exit();

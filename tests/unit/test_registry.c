@@ -20,7 +20,7 @@
 /* ---- a configurable fake plugin ------------------------------------------ */
 
 /* What happened, in order: "start:a", "stop:b", "destroy:a", ... */
-static char events[64][48];
+static char events[64][160];
 static int nevents;
 
 static void note(const char *what, const char *name)
