@@ -69,11 +69,17 @@ static void config_got(const oa_config_def *def, const char *value, int quoted, 
     snprintf(buf, buflen, quoted ? "; got '%s'" : "; got %s", shown);
 }
 
-/* Formats a range bound with the fewest digits that read back exactly. */
+/* Formats a number with the fewest digits that read back exactly (range
+ * bounds in messages, and normalised DOUBLE values). */
 static void config_fmt_bound(double v, char *buf, size_t buflen)
 {
     int prec;
 
+    /* Whole numbers read best without an exponent: 3600000, not 3.6e+06. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, buflen, "%.0f", v);
+        return;
+    }
     for (prec = 1; prec < 17; prec++) {
         snprintf(buf, buflen, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) {
@@ -209,7 +215,7 @@ static int config_check_int(const oa_config_def *def, const char *value, char *b
 }
 
 /* DOUBLE: a finite number in decimal notation within the range;
- * normalised with "%.17g". */
+ * normalised to the shortest text that reads back exactly. */
 static int config_check_double(const oa_config_def *def, const char *value, char *buf,
                                size_t buflen, char *reason, size_t reasonlen)
 {
@@ -240,7 +246,7 @@ static int config_check_double(const oa_config_def *def, const char *value, char
         config_range_reason(def, value, reason, reasonlen);
         return OA_ERANGE;
     }
-    snprintf(buf, buflen, "%.17g", v);
+    config_fmt_bound(v, buf, buflen);
     return 0;
 }
 

@@ -203,6 +203,17 @@ static void test_int_range_boundaries(void **state)
     assert_string_equal(g_err, "setting 'port' must be between 1 and 65535; got 70000");
 }
 
+/* Large whole bounds are written out, never in exponent form. */
+static void test_int_range_message_has_no_exponent(void **state)
+{
+    static const oa_config_def ms_def = {.key = "interval_ms", .type = OA_CFG_INT,
+                                         .default_value = "0", .min = 0, .max = 3600000};
+    (void)state;
+    refuses(&ms_def, "99999999", OA_ERANGE);
+    assert_string_equal(g_err,
+                        "setting 'interval_ms' must be between 0 and 3600000; got 99999999");
+}
+
 static void test_int_range_with_zero_bound(void **state)
 {
     (void)state;
@@ -233,7 +244,11 @@ static void test_double_accepts_and_normalises(void **state)
 {
     (void)state;
     accepts(&scale_def, "1.5", "1.5");
-    accepts(&scale_def, "0.1", "0.10000000000000001");
+    /* The shortest text that reads back exactly, not %.17g's 0.10000000000000001. */
+    accepts(&scale_def, "0.1", "0.1");
+    accepts(&scale_def, "0.30000000000000004", "0.30000000000000004");
+    accepts(&scale_def, "123456789012345678", "1.2345678901234568e+17");
+    accepts(&scale_def, "2500000", "2500000");
     accepts(&scale_def, "1e3", "1000");
     accepts(&scale_def, "1E-2", "0.01");
     accepts(&scale_def, "-2.5", "-2.5");
@@ -571,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_int_refuses_non_integers),
         cmocka_unit_test(test_int_overflow),
         cmocka_unit_test(test_int_range_boundaries),
+        cmocka_unit_test(test_int_range_message_has_no_exponent),
         cmocka_unit_test(test_int_range_with_zero_bound),
         cmocka_unit_test(test_int_fractional_bounds),
         cmocka_unit_test(test_double_accepts_and_normalises),
