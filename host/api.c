@@ -374,8 +374,50 @@ static uint64_t api_now_ms(oa_plugin *self)
     return uv_now(self->host->loop);
 }
 
+/* ---- HTTP (SDK 1.1) ---------------------------------------------------------- */
+
+static int api_http_route(oa_plugin *self, const char *method, const char *path, unsigned flags,
+                          oa_http_handler handler, void *arg)
+{
+    if (self->host->http == NULL) {
+        return OA_ENOSYS;
+    }
+    return oa_http_route(self->host->http, self, method, path, flags, handler, arg);
+}
+
+static const char *api_http_method(oa_http_req *req)
+{
+    return req->method;
+}
+
+static const char *api_http_path(oa_http_req *req)
+{
+    return req->path;
+}
+
+static const char *api_http_body(oa_http_req *req, size_t *len)
+{
+    if (len != NULL) {
+        *len = req->body_len;
+    }
+    return req->body != NULL ? req->body : "";
+}
+
+static const char *api_http_user(oa_http_req *req)
+{
+    return req->user[0] != '\0' ? req->user : NULL;
+}
+
+static const char *api_http_client(oa_http_req *req)
+{
+    return req->client;
+}
+
 void oa_api_release(oa_plugin *p)
 {
+    if (p->host->http != NULL) {
+        oa_http_unroute_owner(p->host->http, p);
+    }
     while (p->timers != NULL) {
         timer_unlink_close(p->timers);
     }
@@ -419,4 +461,18 @@ void oa_api_init(oa_host *h, oa_host_api *api)
     api->data_dir = api_data_dir;
     api->host_option = api_host_option;
     api->now_ms = api_now_ms;
+    api->http_route = api_http_route;
+    api->http_method = api_http_method;
+    api->http_path = api_http_path;
+    api->http_query = oa_http_query;
+    api->http_header = oa_http_header;
+    api->http_body = api_http_body;
+    api->http_user = api_http_user;
+    api->http_client = api_http_client;
+    api->http_set_header = oa_http_set_header;
+    api->http_reply = oa_http_reply;
+    api->http_stream_open = oa_http_stream_open;
+    api->http_stream_write = oa_http_stream_write;
+    api->http_stream_queued = oa_http_stream_queued;
+    api->http_stream_end = oa_http_stream_end;
 }

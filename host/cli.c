@@ -241,6 +241,7 @@ static int open_host(cli *c, oa_host *h, int engine)
     opt.http_listen = c->http;
     opt.p2p_port = c->p2p_port;
     opt.engine = engine;
+    opt.http = engine ? OA_HTTP_LISTEN : OA_HTTP_OFF;
     opt.health_interval_ms = engine ? 10000 : 0;
     if (!dir_exists(c->plugins)) {
         if (c->plugins != c->plugins_buf) {

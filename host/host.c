@@ -12,9 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin_api.h"
 #include "config.h"
 #include "loader.h"
 #include "plugin.h"
+#ifdef OA_HAVE_WEB
+#include "web/web.h"
+#endif
 
 static int mkdir_p(const char *path)
 {
@@ -80,6 +84,43 @@ static int take_lock(oa_host *h, char *err, size_t errlen)
     return 0;
 }
 
+/* The listener (or a socket-less dispatcher), authentication, and the
+ * host's own routes: login, admin API, admin UI. */
+static int open_http(oa_host *h, const char *listen, char *err, size_t errlen)
+{
+    char password[64];
+    int rc = oa_http_new(h->loop, listen, &h->http, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = oa_auth_new(h->store, &h->auth);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot set up authentication: %s", oa_strerror(rc));
+        return rc;
+    }
+    oa_http_set_auth(h->http, oa_auth_http_check, h->auth);
+    rc = oa_auth_ensure_admin(h->auth, password, sizeof(password));
+    if (rc == 1) {
+        oa_log_write(OA_LOG_WARN, "host",
+                     "created user 'admin' with password %s (shown only this once; change "
+                     "it with 'openace passwd admin')",
+                     password);
+    }
+    rc = oa_auth_register_routes(h->auth, h->http);
+    if (rc == 0) {
+        rc = oa_admin_api_register(h);
+    }
+#ifdef OA_HAVE_WEB
+    if (rc == 0) {
+        rc = oa_web_register(h->http);
+    }
+#endif
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot register the host's HTTP routes: %s", oa_strerror(rc));
+    }
+    return rc;
+}
+
 int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *err,
                  size_t errlen)
 {
@@ -137,6 +178,12 @@ int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *
     if (rc != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
+    }
+    if (opt->http != OA_HTTP_OFF) {
+        rc = open_http(h, opt->http == OA_HTTP_LISTEN ? h->http_listen : NULL, err, errlen);
+        if (rc != 0) {
+            goto fail;
+        }
     }
     if (h->plugin_dir != NULL) {
         rc = oa_registry_scan(h->reg, h->plugin_dir, err, errlen);
@@ -278,6 +325,10 @@ int oa_host_close(oa_host *h)
 
     if (h->loop != NULL) {
         oa_host_stop(h);
+        if (h->http != NULL) {
+            oa_http_close(h->http);
+            h->http = NULL;
+        }
         if (h->bus != NULL) {
             oa_bus_close(h->bus);
             h->bus = NULL;
@@ -289,6 +340,8 @@ int oa_host_close(oa_host *h)
     }
     oa_registry_free(h->reg);
     h->reg = NULL;
+    oa_auth_free(h->auth);
+    h->auth = NULL;
     oa_store_close(h->store);
     h->store = NULL;
     if (h->own_loop != NULL) {

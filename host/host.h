@@ -6,12 +6,21 @@
 #include <openace/sdk.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "bus.h"
+#include "http.h"
 #include "log.h"
 #include "registry.h"
 #include "store.h"
 
 #define OA_HOST_VERSION "0.1.0"
+
+/* What HTTP the host sets up. */
+typedef enum oa_http_mode {
+    OA_HTTP_OFF = 0,      /* offline commands */
+    OA_HTTP_DISPATCH = 1, /* routes and auth without a socket (tests) */
+    OA_HTTP_LISTEN = 2    /* the engine: listen on http_listen */
+} oa_http_mode;
 
 typedef struct oa_host_options {
     const char *data_dir;    /* created if missing */
@@ -22,6 +31,7 @@ typedef struct oa_host_options {
     unsigned health_interval_ms; /* 0: no health polling */
     int engine;              /* this process runs plugins: lock the data dir,
                                 record live states, apply settings */
+    oa_http_mode http;       /* OA_HTTP_OFF unless set */
 } oa_host_options;
 
 typedef struct oa_host {
@@ -30,6 +40,8 @@ typedef struct oa_host {
     oa_store *store;
     oa_bus *bus;
     oa_registry *reg;
+    oa_http *http; /* NULL with OA_HTTP_OFF */
+    oa_auth *auth; /* NULL with OA_HTTP_OFF */
     oa_host_api api;
     char *data_dir;
     char *plugin_dir;

@@ -1,8 +1,10 @@
-/* Registry: plugin records, dependency order, lifecycle, services. */
+/* Registry: plugin records, their states and their lifecycle (start, stop,
+ * enable, disable, restart at run time; commands, health, settings; info for
+ * listings). The directory scan is in scan.c, dependencies and the start
+ * order in deps.c, the service registry in service.c; registry_int.h holds
+ * what these files share. */
 #include "registry.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,25 +17,7 @@
 #include "loader.h"
 #include "log.h"
 #include "plugin.h"
-
-typedef struct oa_service {
-    char name[65];
-    uint32_t version;
-    const void *iface;
-    oa_plugin *owner;
-} oa_service;
-
-struct oa_registry {
-    oa_host *host;
-    oa_plugin **v; /* every entry, in the order added */
-    size_t n;
-    size_t cap;
-    oa_plugin **list; /* listing order: start order, then the rest */
-    size_t nlist;
-    oa_service *svc;
-    size_t nsvc;
-    size_t capsvc;
-};
+#include "registry_int.h"
 
 /* A growing message for the user, e.g. "disabled a; also stopped b, c". */
 typedef struct msgbuf {
@@ -97,27 +81,9 @@ int oa_registry_new(oa_host *host, oa_registry **out)
     return 0;
 }
 
-static int usable(const oa_plugin *p)
+int reg_usable(const oa_plugin *p)
 {
     return p->desc != NULL && p->state != OA_STATE_REJECTED;
-}
-
-static int provides(const oa_plugin *p, const char *what)
-{
-    if (!usable(p)) {
-        return 0;
-    }
-    if (strcmp(p->name, what) == 0) {
-        return 1;
-    }
-    if (p->desc->provides != NULL) {
-        for (size_t i = 0; p->desc->provides[i] != NULL; i++) {
-            if (strcmp(p->desc->provides[i], what) == 0) {
-                return 1;
-            }
-        }
-    }
-    return 0;
 }
 
 oa_plugin *oa_registry_find(oa_registry *reg, const char *name)
@@ -126,7 +92,7 @@ oa_plugin *oa_registry_find(oa_registry *reg, const char *name)
         return NULL;
     }
     for (size_t i = 0; i < reg->n; i++) {
-        if (usable(reg->v[i]) && strcmp(reg->v[i]->name, name) == 0) {
+        if (reg_usable(reg->v[i]) && strcmp(reg->v[i]->name, name) == 0) {
             return reg->v[i];
         }
     }
@@ -175,7 +141,7 @@ static void persist(oa_registry *reg, oa_plugin *p)
     oa_store_plugin_row_put(reg->host->store, &row);
 }
 
-static void set_state(oa_registry *reg, oa_plugin *p, oa_plugin_state s, const char *reason)
+void reg_set_state(oa_registry *reg, oa_plugin *p, oa_plugin_state s, const char *reason)
 {
     json_t *ev;
     char *txt;
@@ -272,7 +238,7 @@ void oa_registry_add_rejected(oa_registry *reg, const char *file, const char *na
         oa_store_plugin_enabled_get(reg->host->store, name, &p->enabled);
     }
     p->state = OA_STATE_DISCOVERED;
-    set_state(reg, p, OA_STATE_REJECTED, reason);
+    reg_set_state(reg, p, OA_STATE_REJECTED, reason);
     if (reg->host != NULL && reg->host->store != NULL && !reg->host->persist_states) {
         /* Rejections are recorded offline too: none is silent. */
         persist(reg, p);
@@ -293,7 +259,7 @@ int oa_registry_add(oa_registry *reg, const char *file, const oa_plugin_desc *de
     }
     for (size_t i = 0; i < reg->n; i++) {
         oa_plugin *o = reg->v[i];
-        if (usable(o) && strcmp(o->name, desc->name) == 0) {
+        if (reg_usable(o) && strcmp(o->name, desc->name) == 0) {
             snprintf(why, sizeof(why), "duplicate plugin name '%s': already loaded from %s",
                      desc->name, o->file ? o->file : "a built-in descriptor");
             snprintf(err, errlen, "%s", why);
@@ -321,339 +287,11 @@ int oa_registry_add(oa_registry *reg, const char *file, const oa_plugin_desc *de
             persist(reg, p);
         }
     }
-    set_state(reg, p, p->enabled ? OA_STATE_DISCOVERED : OA_STATE_DISABLED, "");
+    reg_set_state(reg, p, p->enabled ? OA_STATE_DISCOVERED : OA_STATE_DISABLED, "");
     return 0;
 }
 
-static int has_suffix(const char *s, const char *suf)
-{
-    size_t a = strlen(s);
-    size_t b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-static int so_filter(const struct dirent *d)
-{
-    return d->d_name[0] != '.' && has_suffix(d->d_name, ".so");
-}
-
-#define PROBE_TIMEOUT_MS 10000
-
-/* Decides whether a file may be loaded into this process. A file the store
- * has seen with the same size and mtime (and the same host SDK) reuses the
- * earlier verdict; a new or changed one is probed in a child process first.
- * Returns 0 to go ahead; otherwise the file has been recorded as rejected. */
-static int probe_cached(oa_registry *reg, const char *path, const struct stat *st, int cache_ok,
-                        char *why, size_t whylen)
-{
-    oa_store *store = reg->host != NULL ? reg->host->store : NULL;
-    oa_plugin_row row;
-    char name[65];
-    int rc;
-
-    if (store != NULL && cache_ok && oa_store_plugin_row_by_file(store, path, &row) == 0) {
-        int same = row.mtime == (int64_t)st->st_mtime && row.size == (int64_t)st->st_size;
-        int was_rejected = row.state != NULL && strcmp(row.state, "rejected") == 0;
-        if (same && was_rejected) {
-            snprintf(why, whylen, "%s", row.last_error ? row.last_error : "rejected earlier");
-            oa_registry_add_rejected(reg, path, row.name, why);
-        }
-        oa_store_plugin_row_free(&row);
-        if (same) {
-            return was_rejected ? OA_EINVAL : 0;
-        }
-    }
-    rc = oa_loader_probe(path, PROBE_TIMEOUT_MS, name, sizeof(name), why, whylen);
-    if (rc != 0) {
-        oa_registry_add_rejected(reg, path, name[0] ? name : NULL, why);
-    }
-    return rc;
-}
-
-int oa_registry_scan(oa_registry *reg, const char *dir, char *err, size_t errlen)
-{
-    struct dirent **names = NULL;
-    int count = scandir(dir, &names, so_filter, alphasort);
-    int added = 0;
-    int cache_ok = 0;
-    char *sdk = NULL;
-    char host_sdk[32];
-
-    /* Cached verdicts hold only for the SDK version that made them. */
-    snprintf(host_sdk, sizeof(host_sdk), "%d.%d", OA_SDK_MAJOR, OA_SDK_MINOR);
-    if (reg->host != NULL && reg->host->store != NULL) {
-        if (oa_store_kv_get(reg->host->store, "host", "probe_sdk", &sdk, NULL) == 0) {
-            cache_ok = strcmp(sdk, host_sdk) == 0;
-        }
-        free(sdk);
-        if (!cache_ok) {
-            oa_store_kv_set(reg->host->store, "host", "probe_sdk", host_sdk, strlen(host_sdk));
-        }
-    }
-
-    if (count < 0) {
-        snprintf(err, errlen, "cannot read plugin directory %s: %s", dir, strerror(errno));
-        return OA_EIO;
-    }
-    for (int i = 0; i < count; i++) {
-        char path[4096];
-        char why[512];
-        const oa_plugin_desc *desc = NULL;
-        struct stat st;
-        int known = 0;
-        int rc;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-        free(names[i]);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-            continue;
-        }
-        for (size_t j = 0; j < reg->n; j++) {
-            if (reg->v[j]->file != NULL && strcmp(reg->v[j]->file, path) == 0) {
-                known = 1;
-            }
-        }
-        if (known) {
-            /* A loaded file is never unloaded while the host runs; a changed
-             * one is picked up at the next start. */
-            continue;
-        }
-        rc = probe_cached(reg, path, &st, cache_ok, why, sizeof(why));
-        if (rc != 0) {
-            continue;
-        }
-        rc = oa_loader_load(path, &desc, why, sizeof(why));
-        if (rc != 0) {
-            oa_registry_add_rejected(reg, path, desc ? desc->name : NULL, why);
-            continue;
-        }
-        if (oa_registry_add(reg, path, desc, why, sizeof(why)) == 0) {
-            added++;
-        }
-    }
-    free(names);
-    if (reg->host != NULL && reg->host->store != NULL) {
-        const char **keep = calloc(reg->n + 1, sizeof(*keep));
-        size_t nk = 0;
-        if (keep != NULL) {
-            for (size_t j = 0; j < reg->n; j++) {
-                if (reg->v[j]->file != NULL) {
-                    keep[nk++] = reg->v[j]->file;
-                }
-            }
-            oa_store_plugin_rows_prune(reg->host->store, keep, nk);
-            free(keep);
-        }
-    }
-    oa_registry_resolve(reg);
-    return added;
-}
-
-/* ---- dependency order -------------------------------------------------- */
-
-typedef struct dfs {
-    oa_registry *reg;
-    int *color;  /* 0 white, 1 on the stack, 2 done */
-    size_t *stack;
-    size_t depth;
-    int next_order;
-} dfs;
-
-static void mark_cycle(dfs *d, size_t from, size_t to)
-{
-    char chain[400];
-    size_t len = 0;
-    size_t start = d->depth;
-
-    for (size_t k = 0; k < d->depth; k++) {
-        if (d->stack[k] == to) {
-            start = k;
-            break;
-        }
-    }
-    chain[0] = '\0';
-    for (size_t k = start; k < d->depth; k++) {
-        int w = snprintf(chain + len, sizeof(chain) - len, "%s -> ", d->reg->v[d->stack[k]]->name);
-        if (w > 0 && len + (size_t)w < sizeof(chain)) {
-            len += (size_t)w;
-        }
-    }
-    snprintf(chain + len, sizeof(chain) - len, "%s", d->reg->v[to]->name);
-    (void)from;
-    for (size_t k = start; k < d->depth; k++) {
-        oa_plugin *p = d->reg->v[d->stack[k]];
-        if (!p->cycle) {
-            p->cycle = 1;
-            snprintf(p->reason, sizeof(p->reason), "dependency cycle: %s", chain);
-        }
-    }
-}
-
-static void visit(dfs *d, size_t i)
-{
-    oa_plugin *p = d->reg->v[i];
-    const char *const *req = p->desc->requires;
-
-    d->color[i] = 1;
-    d->stack[d->depth++] = i;
-    for (size_t r = 0; req != NULL && req[r] != NULL; r++) {
-        for (size_t j = 0; j < d->reg->n; j++) {
-            if (j == i || !provides(d->reg->v[j], req[r])) {
-                continue;
-            }
-            if (d->color[j] == 1) {
-                mark_cycle(d, i, j);
-            } else if (d->color[j] == 0) {
-                visit(d, j);
-            }
-        }
-    }
-    d->depth--;
-    d->color[i] = 2;
-    p->order = d->next_order++;
-}
-
-static int by_listing(const void *a, const void *b)
-{
-    const oa_plugin *x = *(oa_plugin *const *)a;
-    const oa_plugin *y = *(oa_plugin *const *)b;
-    if ((x->order < 0) != (y->order < 0)) {
-        return x->order < 0 ? 1 : -1;
-    }
-    if (x->order != y->order) {
-        return x->order < y->order ? -1 : 1;
-    }
-    return strcmp(x->file ? x->file : "", y->file ? y->file : "");
-}
-
-void oa_registry_resolve(oa_registry *reg)
-{
-    dfs d;
-    memset(&d, 0, sizeof(d));
-    d.reg = reg;
-    d.color = calloc(reg->n + 1, sizeof(*d.color));
-    d.stack = calloc(reg->n + 1, sizeof(*d.stack));
-    if (d.color == NULL || d.stack == NULL) {
-        free(d.color);
-        free(d.stack);
-        return;
-    }
-    for (size_t i = 0; i < reg->n; i++) {
-        reg->v[i]->order = -1;
-        reg->v[i]->cycle = 0;
-    }
-    /* Visit in name order so the start order does not depend on file order. */
-    for (;;) {
-        size_t best = (size_t)-1;
-        for (size_t i = 0; i < reg->n; i++) {
-            if (usable(reg->v[i]) && d.color[i] == 0 &&
-                (best == (size_t)-1 || strcmp(reg->v[i]->name, reg->v[best]->name) < 0)) {
-                best = i;
-            }
-        }
-        if (best == (size_t)-1) {
-            break;
-        }
-        visit(&d, best);
-    }
-    free(d.color);
-    free(d.stack);
-
-    for (size_t i = 0; i < reg->n; i++) {
-        oa_plugin *p = reg->v[i];
-        const char *const *req;
-        if (!usable(p) || p->state == OA_STATE_RUNNING || !p->enabled) {
-            continue;
-        }
-        if (p->cycle) {
-            set_state(reg, p, OA_STATE_FAILED, NULL);
-            continue;
-        }
-        req = p->desc->requires;
-        for (size_t r = 0; req != NULL && req[r] != NULL; r++) {
-            int found = 0;
-            for (size_t j = 0; j < reg->n; j++) {
-                if (j != i && provides(reg->v[j], req[r])) {
-                    found = 1;
-                }
-            }
-            if (!found) {
-                char why[512];
-                snprintf(why, sizeof(why), "requires '%s', which no loaded plugin provides",
-                         req[r]);
-                p->dep_wait = 1;
-                set_state(reg, p, OA_STATE_FAILED, why);
-                break;
-            }
-        }
-    }
-    for (size_t i = 0; i < reg->n; i++) {
-        reg->list[i] = reg->v[i];
-    }
-    reg->nlist = reg->n;
-    qsort(reg->list, reg->nlist, sizeof(*reg->list), by_listing);
-}
-
 /* ---- lifecycle ---------------------------------------------------------- */
-
-/* Returns 1 when every requirement of p has a running provider; otherwise
- * writes why into buf. */
-static int deps_running(oa_registry *reg, oa_plugin *p, char *buf, size_t len)
-{
-    const char *const *req = p->desc->requires;
-    for (size_t r = 0; req != NULL && req[r] != NULL; r++) {
-        oa_plugin *cand = NULL;
-        int ok = 0;
-        for (size_t j = 0; j < reg->n; j++) {
-            oa_plugin *q = reg->v[j];
-            if (q == p || !provides(q, req[r])) {
-                continue;
-            }
-            if (q->state == OA_STATE_RUNNING) {
-                ok = 1;
-                break;
-            }
-            cand = q;
-        }
-        if (ok) {
-            continue;
-        }
-        if (cand == NULL) {
-            snprintf(buf, len, "requires '%s', which no loaded plugin provides", req[r]);
-        } else if (!cand->enabled) {
-            snprintf(buf, len, "requires '%s', which is disabled (enable '%s' first)", req[r],
-                     cand->name);
-        } else {
-            /* The nested reason may be cut short; the message stays readable. */
-            int w = snprintf(buf, len, "requires '%s', which is not running (%s: ", req[r],
-                             cand->name);
-            if (w > 0 && (size_t)w < len) {
-                size_t room = len - (size_t)w;
-                const char *inner = cand->reason[0] ? cand->reason : oa_state_name(cand->state);
-                size_t n = strlen(inner);
-                if (n + 2 > room) {
-                    n = room - 2;
-                }
-                memcpy(buf + w, inner, n);
-                buf[(size_t)w + n] = ')';
-                buf[(size_t)w + n + 1] = '\0';
-            }
-        }
-        return 0;
-    }
-    return 1;
-}
-
-static void unregister_services(oa_registry *reg, oa_plugin *p)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < reg->nsvc; i++) {
-        if (reg->svc[i].owner != p) {
-            reg->svc[k++] = reg->svc[i];
-        }
-    }
-    reg->nsvc = k;
-}
 
 static void destroy_instance(oa_plugin *p)
 {
@@ -682,7 +320,7 @@ static void record_failure(oa_registry *reg, oa_plugin *p, const char *what, int
     if (reg->host != NULL && reg->host->store != NULL) {
         oa_store_plugin_crash_inc(reg->host->store, p->name);
     }
-    set_state(reg, p, OA_STATE_FAILED, why);
+    reg_set_state(reg, p, OA_STATE_FAILED, why);
 }
 
 /* Starts one plugin whose dependencies run. Returns 0 or a negative code,
@@ -695,30 +333,30 @@ static int start_one(oa_registry *reg, oa_plugin *p)
     if (p->state == OA_STATE_RUNNING) {
         return 0;
     }
-    if (!usable(p)) {
+    if (!reg_usable(p)) {
         return OA_ESTATE;
     }
     if (p->destroy_pending) {
-        set_state(reg, p, p->state, "still finishing background work from its last run");
+        reg_set_state(reg, p, p->state, "still finishing background work from its last run");
         return OA_EBUSY;
     }
     if (p->cycle) {
-        set_state(reg, p, OA_STATE_FAILED, NULL);
+        reg_set_state(reg, p, OA_STATE_FAILED, NULL);
         return OA_ECYCLE;
     }
-    if (!deps_running(reg, p, why, sizeof(why))) {
+    if (!reg_deps_running(reg, p, why, sizeof(why))) {
         p->dep_wait = 1;
-        set_state(reg, p, OA_STATE_FAILED, why);
+        reg_set_state(reg, p, OA_STATE_FAILED, why);
         return OA_EDEPEND;
     }
     p->dep_wait = 0;
-    set_state(reg, p, OA_STATE_STARTING, "");
+    reg_set_state(reg, p, OA_STATE_STARTING, "");
     p->pending_error[0] = '\0';
     p->inst = NULL;
     rc = p->desc->init(p, &reg->host->api, &p->inst);
     if (rc != 0) {
         oa_api_release(p);
-        unregister_services(reg, p);
+        reg_unregister_services(reg, p);
         record_failure(reg, p, "init", rc);
         return rc < 0 ? rc : OA_EFAIL;
     }
@@ -726,7 +364,7 @@ static int start_one(oa_registry *reg, oa_plugin *p)
     rc = p->desc->start(p->inst);
     if (rc != 0) {
         oa_api_release(p);
-        unregister_services(reg, p);
+        reg_unregister_services(reg, p);
         record_failure(reg, p, "start", rc);
         if (p->work_inflight > 0) {
             p->destroy_pending = 1;
@@ -735,31 +373,7 @@ static int start_one(oa_registry *reg, oa_plugin *p)
         }
         return rc < 0 ? rc : OA_EFAIL;
     }
-    set_state(reg, p, OA_STATE_RUNNING, "");
-    return 0;
-}
-
-/* Returns 1 when running plugin q would lose its last running provider of
- * some requirement if p stopped. */
-static int depends_on(oa_registry *reg, oa_plugin *q, oa_plugin *p)
-{
-    const char *const *req = q->desc->requires;
-    for (size_t r = 0; req != NULL && req[r] != NULL; r++) {
-        int via_p = provides(p, req[r]);
-        int other = 0;
-        if (!via_p) {
-            continue;
-        }
-        for (size_t j = 0; j < reg->n; j++) {
-            oa_plugin *o = reg->v[j];
-            if (o != p && o != q && o->state == OA_STATE_RUNNING && provides(o, req[r])) {
-                other = 1;
-            }
-        }
-        if (!other) {
-            return 1;
-        }
-    }
+    reg_set_state(reg, p, OA_STATE_RUNNING, "");
     return 0;
 }
 
@@ -772,7 +386,7 @@ static void stop_one(oa_registry *reg, oa_plugin *p, oa_plugin_state s, const ch
         /* Dependents first, latest in start order first. */
         for (int k = (int)reg->nlist - 1; k >= 0; k--) {
             oa_plugin *q = reg->list[k];
-            if (q != p && q->state == OA_STATE_RUNNING && depends_on(reg, q, p)) {
+            if (q != p && q->state == OA_STATE_RUNNING && reg_depends_on(reg, q, p)) {
                 char why[512];
                 snprintf(why, sizeof(why), "requires '%s', which %s", p->name,
                          s == OA_STATE_DISABLED ? "was disabled" : "was stopped");
@@ -783,14 +397,14 @@ static void stop_one(oa_registry *reg, oa_plugin *p, oa_plugin_state s, const ch
         }
         p->desc->stop(p->inst);
         oa_api_release(p);
-        unregister_services(reg, p);
+        reg_unregister_services(reg, p);
         if (p->work_inflight > 0) {
             p->destroy_pending = 1;
         } else {
             destroy_instance(p);
         }
     }
-    set_state(reg, p, s, reason);
+    reg_set_state(reg, p, s, reason);
 }
 
 /* Starts enabled plugins that were waiting for a dependency. Names them in m. */
@@ -802,8 +416,8 @@ static void start_waiting(oa_registry *reg, msgbuf *m)
         for (size_t k = 0; k < reg->nlist; k++) {
             oa_plugin *p = reg->list[k];
             char why[512];
-            if (!usable(p) || !p->enabled || p->state == OA_STATE_RUNNING || p->cycle ||
-                p->destroy_pending || !p->dep_wait || !deps_running(reg, p, why, sizeof(why))) {
+            if (!reg_usable(p) || !p->enabled || p->state == OA_STATE_RUNNING || p->cycle ||
+                p->destroy_pending || !p->dep_wait || !reg_deps_running(reg, p, why, sizeof(why))) {
                 continue;
             }
             if (start_one(reg, p) == 0) {
@@ -819,11 +433,11 @@ int oa_registry_start_all(oa_registry *reg)
     int running = 0;
     for (size_t k = 0; k < reg->nlist; k++) {
         oa_plugin *p = reg->list[k];
-        if (!usable(p)) {
+        if (!reg_usable(p)) {
             continue;
         }
         if (!p->enabled) {
-            set_state(reg, p, OA_STATE_DISABLED, NULL);
+            reg_set_state(reg, p, OA_STATE_DISABLED, NULL);
             continue;
         }
         if (start_one(reg, p) == 0) {
@@ -852,7 +466,7 @@ static oa_plugin *find_usable(oa_registry *reg, const char *name, msgbuf *m, int
         *rc = OA_ENOENT;
         return NULL;
     }
-    if (!usable(p)) {
+    if (!reg_usable(p)) {
         msg_add(m, "plugin '%s' was rejected: %s", p->name, p->reason);
         *rc = OA_ESTATE;
         return NULL;
@@ -968,7 +582,7 @@ int oa_registry_command(oa_registry *reg, const char *name, const char *command,
     int rc;
 
     *out = NULL;
-    if (p == NULL || !usable(p)) {
+    if (p == NULL || !reg_usable(p)) {
         snprintf(errbuf, sizeof(errbuf), "no plugin named '%s'", name ? name : "");
         *out = strdup(errbuf);
         return OA_ENOENT;
@@ -1033,7 +647,7 @@ int oa_registry_health(oa_registry *reg, const char *name, char **detail)
     oa_plugin *p = oa_registry_find(reg, name);
     int h;
     *detail = NULL;
-    if (p == NULL || !usable(p)) {
+    if (p == NULL || !reg_usable(p)) {
         return OA_ENOENT;
     }
     if (p->state != OA_STATE_RUNNING) {
@@ -1061,7 +675,7 @@ int oa_registry_apply_config(oa_registry *reg, const char *name, const char *key
     if (msg != NULL && msglen > 0) {
         msg[0] = '\0';
     }
-    if (p == NULL || !usable(p) || p->state != OA_STATE_RUNNING) {
+    if (p == NULL || !reg_usable(p) || p->state != OA_STATE_RUNNING) {
         return 0;
     }
     def = oa_config_find(p->desc->config, key);
@@ -1085,7 +699,7 @@ static void fill_info(oa_plugin *p, oa_plugin_info *info)
 {
     info->name = p->name[0] ? p->name : NULL;
     info->file = p->file;
-    info->desc = usable(p) ? p->desc : NULL;
+    info->desc = reg_usable(p) ? p->desc : NULL;
     info->state = p->state;
     info->reason = p->reason;
     info->enabled = p->enabled;
@@ -1111,70 +725,6 @@ int oa_registry_info_by_name(oa_registry *reg, const char *name, oa_plugin_info 
     }
     fill_info(p, info);
     return 0;
-}
-
-/* ---- services ----------------------------------------------------------- */
-
-int oa_registry_service_register(oa_registry *reg, oa_plugin *owner, const char *name,
-                                 uint32_t version, const void *iface)
-{
-    if (name == NULL || *name == '\0' || strlen(name) > 64 || iface == NULL) {
-        return OA_EINVAL;
-    }
-    if (*(const uint32_t *)iface < sizeof(uint32_t)) {
-        return OA_EINVAL;
-    }
-    for (size_t i = 0; i < reg->nsvc; i++) {
-        if (strcmp(reg->svc[i].name, name) == 0) {
-            return OA_EEXIST;
-        }
-    }
-    if (reg->nsvc == reg->capsvc) {
-        size_t cap = reg->capsvc ? reg->capsvc * 2 : 8;
-        oa_service *s = realloc(reg->svc, cap * sizeof(*s));
-        if (s == NULL) {
-            return OA_ENOMEM;
-        }
-        reg->svc = s;
-        reg->capsvc = cap;
-    }
-    snprintf(reg->svc[reg->nsvc].name, sizeof(reg->svc[reg->nsvc].name), "%s", name);
-    reg->svc[reg->nsvc].version = version;
-    reg->svc[reg->nsvc].iface = iface;
-    reg->svc[reg->nsvc].owner = owner;
-    reg->nsvc++;
-    oa_log_write(OA_LOG_DEBUG, "host", "service %s v%u registered by %s", name, version,
-                 owner ? owner->name : "host");
-    return 0;
-}
-
-int oa_registry_service_unregister(oa_registry *reg, oa_plugin *owner, const char *name)
-{
-    for (size_t i = 0; i < reg->nsvc; i++) {
-        if (strcmp(reg->svc[i].name, name) == 0) {
-            if (reg->svc[i].owner != owner) {
-                return OA_EACCES;
-            }
-            reg->svc[i] = reg->svc[reg->nsvc - 1];
-            reg->nsvc--;
-            return 0;
-        }
-    }
-    return OA_ENOENT;
-}
-
-const void *oa_registry_service_lookup(oa_registry *reg, const char *name, uint32_t min_version,
-                                       uint32_t *version)
-{
-    for (size_t i = 0; name != NULL && i < reg->nsvc; i++) {
-        if (strcmp(reg->svc[i].name, name) == 0 && reg->svc[i].version >= min_version) {
-            if (version != NULL) {
-                *version = reg->svc[i].version;
-            }
-            return reg->svc[i].iface;
-        }
-    }
-    return NULL;
 }
 
 void oa_registry_free(oa_registry *reg)

@@ -26,13 +26,14 @@ void oa_store_close(oa_store *s);
 int oa_store_exec(oa_store *s, const char *sql);
 
 /* Config values per scope (a plugin name, or "host"). get allocates *value
- * (free()); OA_ENOENT when not stored. */
+ * (free()); OA_ENOENT when not stored. del of a key that is not stored
+ * returns 0. */
 int oa_store_config_get(oa_store *s, const char *scope, const char *key, char **value);
 int oa_store_config_set(oa_store *s, const char *scope, const char *key, const char *value);
 int oa_store_config_del(oa_store *s, const char *scope, const char *key);
 
 /* Per-scope key-value blobs (plugin kv). get allocates *value (free()),
- * NUL-terminated beyond len. */
+ * NUL-terminated beyond len. del of a key that is not stored returns 0. */
 int oa_store_kv_get(oa_store *s, const char *scope, const char *key, char **value, size_t *len);
 int oa_store_kv_set(oa_store *s, const char *scope, const char *key, const void *value,
                     size_t len);
@@ -44,7 +45,11 @@ int oa_store_plugin_enabled_get(oa_store *s, const char *name, int *enabled);
 int oa_store_plugin_enabled_set(oa_store *s, const char *name, int enabled);
 
 /* The last known row of a plugin or a rejected file, for listings and the
- * probe cache. name is NULL for a file rejected before its name was known. */
+ * probe cache. name is NULL for a file rejected before its name was known.
+ * oa_store_plugin_row_put ignores enabled and crash_count: they are stored
+ * per plugin name (oa_store_plugin_enabled_set, oa_store_plugin_crash_inc),
+ * so they outlive the file, and the getters (oa_store_plugin_row_by_file,
+ * oa_store_plugin_rows) fill them in from there. */
 typedef struct oa_plugin_row {
     char *file;
     char *name;
@@ -64,10 +69,10 @@ typedef struct oa_plugin_row {
 int oa_store_plugin_row_put(oa_store *s, const oa_plugin_row *row);
 /* Looks up the row of a file. Fills *row (free with oa_store_plugin_row_free). */
 int oa_store_plugin_row_by_file(oa_store *s, const char *file, oa_plugin_row *row);
-/* Removes rows of files that no longer exist in dir (no path under dir in keep). */
+/* Removes the rows of files not listed in keep[0..n-1]. */
 int oa_store_plugin_rows_prune(oa_store *s, const char *const *keep, size_t n);
-/* Every row, ordered by name then file. *rows is an array of *n rows;
- * free with oa_store_plugin_rows_free. */
+/* Every row, ordered by name (rows without a name first) then file. *rows
+ * is an array of *n rows; free with oa_store_plugin_rows_free. */
 int oa_store_plugin_rows(oa_store *s, oa_plugin_row **rows, size_t *n);
 int oa_store_plugin_crash_inc(oa_store *s, const char *name);
 void oa_store_plugin_row_free(oa_plugin_row *row);

@@ -30,6 +30,20 @@ OPENACE = None
 PLUGINS = None
 TEST_PLUGINS = None
 
+
+def sdk_version():
+    """The SDK version the tree declares, "MAJOR.MINOR", read from sdk.h."""
+    hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk",
+                       "include", "openace", "sdk.h")
+    with open(hdr) as f:
+        text = f.read()
+    major = re.search(r"#define OA_SDK_MAJOR (\d+)", text).group(1)
+    minor = re.search(r"#define OA_SDK_MINOR (\d+)", text).group(1)
+    return major + "." + minor
+
+
+SDK = sdk_version()
+
 passed = 0
 failed = 0
 failures = []
@@ -257,8 +271,8 @@ def echo_lines(engine):
 def case_cli():
     r = run(["--version"])
     check(r.rc == 0, "--version exits 0", r.describe())
-    check(re.fullmatch(r"openace \d+\.\d+\.\d+ \(SDK 1\.0\)\n", r.out) is not None,
-          "--version prints 'openace X.Y.Z (SDK 1.0)'", r.describe())
+    check(re.fullmatch(r"openace \d+\.\d+\.\d+ \(SDK " + re.escape(SDK) + r"\)\n", r.out)
+          is not None, "--version prints 'openace X.Y.Z (SDK %s)'" % SDK, r.describe())
 
     r = run(["--help"])
     check(r.rc == 0, "--help exits 0", r.describe())
@@ -551,10 +565,10 @@ def case_plugin_info():
     keys = [c.get("key") for c in doc.get("config", []) if isinstance(c, dict)]
     check(keys == ["greeting", "interval_ms", "fail_start"],
           "plugin-info --json: config keys greeting, interval_ms, fail_start", r.describe())
-    check(doc.get("sdk") == "1.0", "plugin-info --json: sdk 1.0", r.describe())
+    check(doc.get("sdk") == SDK, "plugin-info --json: sdk %s" % SDK, r.describe())
 
     defects = [
-        ("tp_bad_major.so", ["SDK 2.0", "1.0"]),
+        ("tp_bad_major.so", ["SDK 2.0", "SDK " + SDK]),
         ("tp_newer_minor.so", ["newer"]),
         ("tp_small.so", ["smaller"]),
         ("tp_no_entry.so", ["oa_plugin_entry"]),

@@ -47,14 +47,27 @@ static void test_good_plugin_loads(void **state)
     assert_int_equal(d->sdk_major, OA_SDK_MAJOR);
 }
 
-static void test_wrong_major_refused(void **state)
+/* Minor versions are backward compatible: a 1.0 plugin loads on 1.x. */
+static void test_older_minor_loads(void **state)
 {
     const oa_plugin_desc *d = NULL;
     char err[512] = "";
     (void)state;
+    assert_int_equal(load("tp_sdk10.so", &d, err, sizeof(err)), 0);
+    assert_int_equal(d->sdk_minor, 0);
+    assert_string_equal(d->name, "test-sdk10");
+}
+
+static void test_wrong_major_refused(void **state)
+{
+    const oa_plugin_desc *d = NULL;
+    char err[512] = "";
+    char want[64];
+    (void)state;
     assert_int_equal(load("tp_bad_major.so", &d, err, sizeof(err)), OA_EVERSION);
     assert_non_null(strstr(err, "built for SDK 2.0"));
-    assert_non_null(strstr(err, "this host provides SDK 1.0"));
+    snprintf(want, sizeof(want), "this host provides SDK %d.%d", OA_SDK_MAJOR, OA_SDK_MINOR);
+    assert_non_null(strstr(err, want));
     assert_null(d);
 }
 
@@ -282,6 +295,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_plugin_loads),
+        cmocka_unit_test(test_older_minor_loads),
         cmocka_unit_test(test_wrong_major_refused),
         cmocka_unit_test(test_newer_minor_refused),
         cmocka_unit_test(test_small_struct_refused),

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define OA_SDK_MAJOR 1
-#define OA_SDK_MINOR 0
+#define OA_SDK_MINOR 1 /* 1.1: HTTP routes and streams appended to oa_host_api */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -146,6 +146,8 @@ typedef struct oa_config_def {
 typedef struct oa_plugin oa_plugin; /* the host's handle for one plugin instance */
 typedef struct oa_timer oa_timer;   /* a timer started through the host */
 typedef struct oa_host_api oa_host_api;
+typedef struct oa_http_req oa_http_req;       /* one HTTP request (SDK 1.1) */
+typedef struct oa_http_stream oa_http_stream; /* a long response (SDK 1.1) */
 struct uv_loop_s;
 
 /* ------------------------------------------------------------------------ */
@@ -167,6 +169,25 @@ typedef void (*oa_work_cb)(void *arg);
  * OA_ECANCELED when the plugin was stopped while the work ran (the plugin's
  * state is still valid then: destroy() waits for every pending done call). */
 typedef void (*oa_after_work_cb)(void *arg, int status);
+
+/* HTTP (SDK 1.1). A handler runs on the loop thread. It either replies
+ * before it returns (http_reply, or http_stream_open), or keeps req and
+ * replies later from any loop callback (the connection waits, suspended).
+ * Returning a negative OA_E* code without replying makes the host answer
+ * with an error status that fits the code (OA_EINVAL 400, OA_ENOENT 404,
+ * OA_EACCES 403, OA_ESTATE 409, OA_EOVERFLOW 413, others 500). */
+typedef int (*oa_http_handler)(void *arg, oa_http_req *req);
+
+/* A stream's state changed. OA_HTTP_STREAM_DRAINED: the queue fell below a
+ * quarter of its limit, write more. OA_HTTP_STREAM_CLOSED: the client went
+ * away or the response finished; the stream pointer is invalid afterwards. */
+#define OA_HTTP_STREAM_DRAINED 1
+#define OA_HTTP_STREAM_CLOSED 2
+typedef void (*oa_http_stream_cb)(void *arg, oa_http_stream *stream, int event);
+
+/* Route flags. */
+#define OA_HTTP_PUBLIC 0x1u /* no login needed (e.g. playback paths) */
+#define OA_HTTP_PREFIX 0x2u /* path matches itself and everything below "path/" */
 
 /* ------------------------------------------------------------------------ */
 /* The plugin descriptor. */
@@ -341,6 +362,50 @@ struct oa_host_api {
     const char *(*host_option)(oa_plugin *self, const char *name);
     /* Milliseconds of a monotonic clock (the loop's cached time). */
     uint64_t (*now_ms)(oa_plugin *self);
+
+    /* ---- SDK 1.1: HTTP on the host's listener ---------------------------
+     * Check OA_API_HAS(api, http_route) before use. */
+
+    /* Routes method ("GET", "POST", ..., or "*") and path to handler.
+     * Without OA_HTTP_PUBLIC the host requires an admin session or API
+     * token (and the CSRF token for a mutating request with a cookie)
+     * before the handler runs. The longest matching path wins; a path
+     * another plugin or the host holds is OA_EEXIST. Routes end when the
+     * plugin stops. */
+    int (*http_route)(oa_plugin *self, const char *method, const char *path, unsigned flags,
+                      oa_http_handler handler, void *arg);
+
+    /* Request accessors; strings valid until the reply is sent. query and
+     * header return NULL when absent (header names are case-insensitive);
+     * body is NUL-terminated, *len (may be NULL) gets its size; user is
+     * the authenticated user, NULL on a public route without login. */
+    const char *(*http_method)(oa_http_req *req);
+    const char *(*http_path)(oa_http_req *req);
+    const char *(*http_query)(oa_http_req *req, const char *name);
+    const char *(*http_header)(oa_http_req *req, const char *name);
+    const char *(*http_body)(oa_http_req *req, size_t *len);
+    const char *(*http_user)(oa_http_req *req);
+    const char *(*http_client)(oa_http_req *req); /* client address, "ip:port" */
+
+    /* Adds a response header (before the reply). */
+    int (*http_set_header)(oa_http_req *req, const char *name, const char *value);
+    /* Replies with a body (copied). After this req is invalid. */
+    int (*http_reply)(oa_http_req *req, int status, const char *content_type, const void *body,
+                      size_t len);
+
+    /* Starts a long response: length -1 when unknown (chunked). Data goes
+     * out as it is written; on_event reports DRAINED and CLOSED. After this
+     * req is invalid; *stream is valid until CLOSED is reported. */
+    int (*http_stream_open)(oa_http_req *req, int status, const char *content_type,
+                            int64_t length, size_t queue_limit, oa_http_stream_cb on_event,
+                            void *arg, oa_http_stream **stream);
+    /* Queues a copy of data. OA_EOVERFLOW (nothing queued) when the queue
+     * would pass its limit: wait for DRAINED, or drop. */
+    int (*http_stream_write)(oa_http_stream *stream, const void *data, size_t len);
+    /* Bytes queued and not yet handed to the socket. */
+    size_t (*http_stream_queued)(oa_http_stream *stream);
+    /* Ends the response once the queue is sent; CLOSED follows. */
+    int (*http_stream_end)(oa_http_stream *stream);
 };
 
 #ifdef __cplusplus

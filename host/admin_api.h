@@ -1,0 +1,18 @@
+/* Admin API: the JSON routes of docs/admin-api.md (status, plugins and
+ * their lifecycle, settings, commands, logs, audit, events over SSE and
+ * Prometheus metrics) on the host's dispatcher. Authentication routes live
+ * in auth.c. Loop thread only. */
+#ifndef OA_HOST_ADMIN_API_H
+#define OA_HOST_ADMIN_API_H
+
+struct oa_host;
+
+/* Registers every admin route on h->http, owned by the host (owner NULL),
+ * each needing a login. The routes use h's registry, store, bus and loop
+ * while the host is open; they end with the dispatcher (oa_http_close),
+ * which also ends open event streams. Returns 0, OA_EINVAL when h has no
+ * dispatcher, or the first error oa_http_route reports (e.g. OA_EEXIST
+ * when a path is taken); routes added before a failure stay. */
+int oa_admin_api_register(struct oa_host *h);
+
+#endif

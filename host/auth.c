@@ -1,0 +1,2 @@
+/* auth.c: being written. */
+typedef int oa_placeholder_auth;

@@ -1,0 +1,2 @@
+/* auth_cli.c: being written. */
+typedef int oa_placeholder_auth_cli;
