@@ -97,8 +97,13 @@ static int reply_405(oa_http_req *req, const char *allow)
                      req->path, allow);
 }
 
+/* Whether req's method is m; HEAD counts as GET (the server leaves the
+ * body out). */
 static int method_is(const oa_http_req *req, const char *m)
 {
+    if (strcmp(m, "GET") == 0 && strcmp(req->method, "HEAD") == 0) {
+        return 1;
+    }
     return strcmp(req->method, m) == 0;
 }
 
@@ -343,11 +348,16 @@ static int plugin_action(oa_host *h, oa_http_req *req, const char *name, const c
     if (rc == OA_ENOENT) {
         return reply_err(req, 404, "not_found", "%s", msg);
     }
-    if (rc == OA_ENOMEM || rc == OA_EIO) {
-        return reply_err(req, 500, "internal", "%s", msg[0] ? msg : oa_strerror(rc));
-    }
     if (rc != 0) {
-        return reply_err(req, 409, "conflict", "%s", msg[0] ? msg : oa_strerror(rc));
+        /* Refusals (a dependency is off, the plugin is disabled or was
+         * rejected) are conflicts; a plugin that fails to start is its
+         * own failure. */
+        int refused = rc == OA_ESTATE || rc == OA_EDEPEND || rc == OA_ECYCLE ||
+                      rc == OA_EBUSY || rc == OA_EEXIST;
+        int ours = rc == OA_ENOMEM || rc == OA_EIO;
+        return reply_err(req, refused ? 409 : 500,
+                         refused ? "conflict" : ours ? "internal" : "plugin_error", "%s",
+                         msg[0] ? msg : oa_strerror(rc));
     }
     utf8_fix(msg);
     return oa_http_reply_json(req, 200, json_pack("{s:b, s:s, s:o}", "ok", 1, "message", msg,
@@ -484,17 +494,36 @@ typedef struct cfg_item {
     int changed;
 } cfg_item;
 
-/* Appends " key=value" (secrets as ***) to the audit detail. */
+/* Appends " key=value" (secrets as ***, long values cut) to the audit
+ * detail. Entries go in whole, so that the text stays valid UTF-8; once
+ * one does not fit, " ..." ends the detail. */
 static void detail_add(char *buf, size_t len, const cfg_item *it)
 {
+    static const char more[] = " ...";
     size_t used = strlen(buf);
     const char *v = (it->def->flags & OA_CFG_SECRET) ? "***" : it->norm;
-    int cut = strlen(v) > AUDIT_VALUE_MAX;
-    if (used + 1 >= len) {
+    size_t vlen = strlen(v);
+    size_t show = vlen;
+    size_t need;
+
+    if (used >= sizeof(more) - 1 && strcmp(buf + used - (sizeof(more) - 1), more) == 0) {
         return;
     }
-    snprintf(buf + used, len - used, " %s=%.*s%s", it->key, AUDIT_VALUE_MAX, v,
-             cut ? "..." : "");
+    if (show > AUDIT_VALUE_MAX) {
+        /* Cut before a UTF-8 continuation byte, never inside a character. */
+        show = AUDIT_VALUE_MAX;
+        while (show > 0 && ((unsigned char)v[show] & 0xC0) == 0x80) {
+            show--;
+        }
+    }
+    need = (size_t)snprintf(NULL, 0, " %s=%.*s%s", it->key, (int)show, v,
+                            show < vlen ? "..." : "");
+    if (used + need < len) {
+        snprintf(buf + used, len - used, " %s=%.*s%s", it->key, (int)show, v,
+                 show < vlen ? "..." : "");
+    } else if (used + sizeof(more) <= len) {
+        memcpy(buf + used, more, sizeof(more));
+    }
 }
 
 /* Checks every value of body {"values": {...}} against the schema. Fills
@@ -529,6 +558,13 @@ static int config_check_all(oa_host *h, oa_http_req *req, const oa_plugin_desc *
         if (text != NULL) {
             rc = oa_config_validate(it->def, text, norm, sizeof(norm), err, sizeof(err));
         }
+        if (rc == 0) {
+            it->norm = strdup(norm);
+        }
+        if (rc == 0 && it->norm == NULL) {
+            snprintf(err, sizeof(err), "setting '%s' could not be read: out of memory", key);
+            rc = OA_ENOMEM;
+        }
         free(text);
         if (rc != 0) {
             utf8_fix(err);
@@ -539,7 +575,6 @@ static int config_check_all(oa_host *h, oa_http_req *req, const oa_plugin_desc *
             nbad++;
             continue;
         }
-        it->norm = strdup(norm);
         oa_host_config_get(h, desc->name, key, &old, err, sizeof(err));
         it->changed = old == NULL || strcmp(old, norm) != 0;
         free(old);
@@ -603,7 +638,7 @@ static int config_put(oa_host *h, oa_http_req *req, const oa_plugin_desc *desc)
     json_t *values;
     cfg_item *items = NULL;
     size_t n = 0;
-    char detail[1200];
+    char detail[2000];
     char applied[1024];
     char err[600];
     char keys[512];
@@ -787,6 +822,24 @@ static int split_path(const char *path, char *buf, size_t buflen, char **seg)
     }
 }
 
+/* Whether req's method is one of the ", "-separated methods in allow. */
+static int method_listed(const char *allow, const oa_http_req *req)
+{
+    const char *method = method_is(req, "GET") ? "GET" : req->method;
+    size_t len = strlen(method);
+    const char *p = allow;
+    while (len > 0 && p != NULL) {
+        if (strncmp(p, method, len) == 0 && (p[len] == '\0' || p[len] == ',')) {
+            return 1;
+        }
+        p = strchr(p, ',');
+        if (p != NULL) {
+            p += strspn(p, ", ");
+        }
+    }
+    return 0;
+}
+
 /* Every route under /api/plugins. */
 static int on_plugins(void *arg, oa_http_req *req)
 {
@@ -797,9 +850,7 @@ static int on_plugins(void *arg, oa_http_req *req)
     oa_plugin_info info;
     int n = split_path(req->path, buf, sizeof(buf), seg);
 
-    if (n == 0) {
-        allow = "GET";
-    } else if (n == 1) {
+    if (n == 0 || n == 1) {
         allow = "GET";
     } else if (n == 2 && is_action(seg[1])) {
         allow = "POST";
@@ -810,10 +861,7 @@ static int on_plugins(void *arg, oa_http_req *req)
     } else {
         return reply_err(req, 404, "not_found", "no route %s", req->path);
     }
-    if (!method_is(req, "GET") && !method_is(req, "POST") && !method_is(req, "PUT")) {
-        return reply_405(req, allow);
-    }
-    if (strstr(allow, req->method) == NULL) {
+    if (!method_listed(allow, req)) {
         return reply_405(req, allow);
     }
     if (req->body_too_large) {
@@ -1111,18 +1159,44 @@ static int on_audit(void *arg, oa_http_req *req)
 
 /* ---- events (SSE) -------------------------------------------------------- */
 
-/* One /api/events client. Freed in the close callback of its timer, after
- * the stream reported CLOSED. */
+/* One /api/events client. It ends when its stream reports CLOSED or when
+ * the host stops, whichever comes first; it is freed in the close callback
+ * of its keep-alive timer. */
 typedef struct sse_client {
     oa_host *h;
-    oa_http_stream *stream; /* NULL once closed */
+    oa_http_stream *stream;
     uv_timer_t keepalive;
     uint64_t dropped; /* events lost since the last one that went out */
+    struct sse_client *next;
 } sse_client;
+
+/* Open event clients of every host in the process (loop thread only). A
+ * stream's callback gets the host and finds its client here by stream, so
+ * that a CLOSED reported after the host stopped and released the client
+ * never reaches freed memory. */
+static sse_client *g_sse_clients;
 
 static void sse_free(uv_handle_t *hd)
 {
     free(hd->data);
+}
+
+/* Unlinks c, ends its subscriptions and closes its timer (which frees c). */
+static void sse_release(sse_client *c)
+{
+    sse_client **pp = &g_sse_clients;
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == c) {
+        *pp = c->next;
+    }
+    c->stream = NULL;
+    if (c->h->bus != NULL) {
+        oa_bus_unsubscribe_owner(c->h->bus, c);
+    }
+    uv_timer_stop(&c->keepalive);
+    uv_close((uv_handle_t *)&c->keepalive, sse_free);
 }
 
 static void sse_on_event(void *arg, const char *topic, const char *json, size_t len)
@@ -1172,18 +1246,35 @@ static void sse_on_timer(uv_timer_t *t)
 
 static void sse_on_stream(void *arg, oa_http_stream *s, int event)
 {
-    sse_client *c = arg;
-    (void)s;
+    oa_host *h = arg;
     if (event != OA_HTTP_STREAM_CLOSED) {
         return;
     }
-    c->stream = NULL;
-    if (c->h->bus != NULL) {
-        oa_bus_unsubscribe_owner(c->h->bus, c);
+    for (sse_client *c = g_sse_clients; c != NULL; c = c->next) {
+        if (c->h == h && c->stream == s) {
+            sse_release(c);
+            return;
+        }
     }
-    uv_timer_stop(&c->keepalive);
-    if (!uv_is_closing((uv_handle_t *)&c->keepalive)) {
-        uv_close((uv_handle_t *)&c->keepalive, sse_free);
+}
+
+/* host.stopping: end every event stream of this host now. The dispatcher
+ * closes after this without reporting CLOSED to the streams it ends, so
+ * waiting for CLOSED would leave the clients and their timers behind. */
+static void sse_on_host_stopping(void *arg, const char *topic, const char *json, size_t len)
+{
+    oa_host *h = arg;
+    sse_client *c = g_sse_clients;
+    (void)topic;
+    (void)json;
+    (void)len;
+    while (c != NULL) {
+        sse_client *next = c->next;
+        if (c->h == h) {
+            oa_http_stream_end(c->stream);
+            sse_release(c);
+        }
+        c = next;
     }
 }
 
@@ -1259,7 +1350,7 @@ static int on_events(void *arg, oa_http_req *req)
     if (n < 0) {
         return 0;
     }
-    if (h->bus == NULL) {
+    if (h->bus == NULL || h->stopping) {
         return reply_err(req, 409, "conflict", "the engine is stopping");
     }
     c = calloc(1, sizeof(*c));
@@ -1271,19 +1362,24 @@ static int on_events(void *arg, oa_http_req *req)
     c->keepalive.data = c;
     oa_http_set_header(req, "Cache-Control", "no-cache");
     rc = oa_http_stream_open(req, 200, "text/event-stream", -1, SSE_QUEUE_LIMIT, sse_on_stream,
-                             c, &c->stream);
+                             h, &c->stream);
     if (rc != 0) {
         uv_close((uv_handle_t *)&c->keepalive, sse_free);
         return rc; /* the dispatcher answers with a fitting status */
     }
     /* req belongs to the stream from here on. */
+    c->next = g_sse_clients;
+    g_sse_clients = c;
+    /* Keep-alives alone never hold the loop open. */
     uv_timer_start(&c->keepalive, sse_on_timer, SSE_KEEPALIVE_MS, SSE_KEEPALIVE_MS);
+    uv_unref((uv_handle_t *)&c->keepalive);
     for (int i = 0; i < n; i++) {
         rc = oa_bus_subscribe(h->bus, pats[i], sse_on_event, c, c, NULL);
         if (rc != 0) {
             oa_log_write(OA_LOG_WARN, "host", "event stream: cannot subscribe to %s: %s",
                          pats[i], oa_strerror(rc));
             oa_http_stream_end(c->stream);
+            sse_release(c);
             return 0;
         }
     }
@@ -1308,13 +1404,18 @@ int oa_admin_api_register(oa_host *h)
         {"GET", "/api/events", 0, on_events},
         {"GET", "/metrics", 0, on_metrics},
     };
+    int rc;
 
-    if (h == NULL || h->http == NULL) {
+    if (h == NULL || h->http == NULL || h->bus == NULL) {
         return OA_EINVAL;
     }
+    rc = oa_bus_subscribe(h->bus, "host.stopping", sse_on_host_stopping, h, NULL, NULL);
+    if (rc != 0) {
+        return rc;
+    }
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = oa_http_route(h->http, NULL, routes[i].method, routes[i].path, routes[i].flags,
-                               routes[i].fn, h);
+        rc = oa_http_route(h->http, NULL, routes[i].method, routes[i].path, routes[i].flags,
+                           routes[i].fn, h);
         if (rc != 0) {
             oa_log_write(OA_LOG_ERROR, "host", "cannot add route %s %s: %s", routes[i].method,
                          routes[i].path, oa_strerror(rc));

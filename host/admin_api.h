@@ -8,11 +8,13 @@
 struct oa_host;
 
 /* Registers every admin route on h->http, owned by the host (owner NULL),
- * each needing a login. The routes use h's registry, store, bus and loop
- * while the host is open; they end with the dispatcher (oa_http_close),
- * which also ends open event streams. Returns 0, OA_EINVAL when h has no
- * dispatcher, or the first error oa_http_route reports (e.g. OA_EEXIST
- * when a path is taken); routes added before a failure stay. */
+ * each needing a login, and subscribes to host.stopping on h->bus, where
+ * open event streams are ended and their clients freed. The routes use h's
+ * registry, store, bus and loop while the host is open; they end with the
+ * dispatcher (oa_http_close). Returns 0, OA_EINVAL when h has no
+ * dispatcher or bus, or the first error oa_bus_subscribe or oa_http_route
+ * reports (e.g. OA_EEXIST when a path is taken); what was added before a
+ * failure stays until the host closes. */
 int oa_admin_api_register(struct oa_host *h);
 
 #endif

@@ -40,6 +40,9 @@ int oa_auth_ensure_admin(oa_auth *a, char *password, size_t len);
  * Changing a password ends that user's sessions. */
 int oa_auth_set_password(oa_auth *a, const char *user, const char *password, char *err,
                          size_t errlen);
+/* 1 when name is a valid user or token name (1-64 of [A-Za-z0-9_.-]), else
+ * 0. (Added: the CLI checks a name before asking for a password.) */
+int oa_auth_name_valid(const char *name);
 /* 0 when the password is right, OA_EACCES when not or no such user. Takes
  * about the same time either way. */
 int oa_auth_check_password(oa_auth *a, const char *user, const char *password);

@@ -519,6 +519,18 @@ static int cmd_plugins_toggle(cli *c, oa_host *h, int on)
     return 0;
 }
 
+/* Whether a setting is flagged OA_CFG_SECRET (never echoed). */
+static int is_secret(oa_host *h, const char *plugin, const char *key)
+{
+    oa_plugin_info info;
+    const oa_config_def *d;
+    if (oa_registry_info_by_name(h->reg, plugin, &info) != 0 || info.desc == NULL) {
+        return 0;
+    }
+    d = oa_config_find(info.desc->config, key);
+    return d != NULL && (d->flags & OA_CFG_SECRET) != 0;
+}
+
 static int cmd_config(cli *c, oa_host *h)
 {
     char err[1024];
@@ -551,6 +563,7 @@ static int cmd_config(cli *c, oa_host *h)
             fprintf(stderr, "openace: %s\n", err);
             return 1;
         }
+        /* Asked for by name, a secret is shown: this is the owner's shell. */
         printf("%s\n", val);
         free(val);
         return 0;
@@ -562,7 +575,8 @@ static int cmd_config(cli *c, oa_host *h)
             return 1;
         }
         rc = oa_host_config_get(h, c->pos[2], c->pos[3], &val, err, sizeof(err));
-        printf("stored %s.%s = %s\n", c->pos[2], c->pos[3], rc == 0 ? val : c->pos[4]);
+        printf("stored %s.%s = %s\n", c->pos[2], c->pos[3],
+               is_secret(h, c->pos[2], c->pos[3]) ? "***" : rc == 0 ? val : c->pos[4]);
         free(val);
         return 0;
     }

@@ -1,6 +1,7 @@
 /* Loader: opens plugin files with libltdl and checks their descriptors. */
 #include "loader.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <ltdl.h>
 #include <poll.h>
@@ -165,6 +166,17 @@ int oa_loader_load(const char *file, const oa_plugin_desc **desc, char *err, siz
     int rc;
 
     *desc = NULL;
+    /* A bare "my.so" means the file here, not a search of library paths. */
+    if (strchr(file, '/') == NULL) {
+        char *local = malloc(strlen(file) + 3);
+        if (local == NULL) {
+            return OA_ENOMEM;
+        }
+        sprintf(local, "./%s", file);
+        rc = oa_loader_load(local, desc, err, errlen);
+        free(local);
+        return rc;
+    }
     rc = oa_loader_init();
     if (rc != 0) {
         snprintf(err, errlen, "cannot initialise libltdl: %s", lt_dlerror());
@@ -219,6 +231,22 @@ static void probe_child(int fd, const char *file)
     for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
         signal(fatal[i], SIG_DFL);
     }
+    /* Bind every symbol now: a plugin that calls something neither it nor
+     * its libraries define (a host-internal function, say) is refused here
+     * rather than killing the engine when the call first happens. */
+    if (strchr(file, '/') != NULL) {
+        void *strict = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+        if (strict == NULL) {
+            const char *why = dlerror();
+            n = snprintf(out, sizeof(out), "%d\n\ncannot load: %s", OA_EIO,
+                         why ? why : "unknown error");
+            if (n > 0) {
+                ssize_t w = write(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+                (void)w;
+            }
+            _exit(0);
+        }
+    }
     rc = oa_loader_load(file, &d, err, sizeof(err));
     n = snprintf(out, sizeof(out), "%d\n%s\n%s", rc, d != NULL ? d->name : "", err);
     if (n > 0) {
@@ -247,6 +275,11 @@ int oa_loader_probe(const char *file, unsigned timeout_ms, char *name, size_t na
     pid_t pid;
 
     name[0] = '\0';
+    if (strchr(file, '/') == NULL) {
+        char local[4096];
+        snprintf(local, sizeof(local), "./%s", file);
+        return oa_loader_probe(local, timeout_ms, name, namelen, err, errlen);
+    }
     probes++;
     if (pipe(fds) != 0) {
         snprintf(err, errlen, "cannot probe: pipe: %s", strerror(errno));

@@ -69,6 +69,16 @@ static int methods_overlap(const char *a, const char *b)
     return strcmp(a, "*") == 0 || strcmp(b, "*") == 0 || strcmp(a, b) == 0;
 }
 
+/* Whether a route's method serves a request's; HEAD is served by GET
+ * routes (the server leaves the body out). */
+static int method_serves(const char *route, const char *request)
+{
+    if (methods_overlap(route, request)) {
+        return 1;
+    }
+    return strcmp(request, "HEAD") == 0 && strcmp(route, "GET") == 0;
+}
+
 int oa_http_route(oa_http *h, const void *owner, const char *method, const char *path,
                   unsigned flags, oa_http_handler fn, void *arg)
 {
@@ -130,7 +140,7 @@ static oa_route *match(oa_http *h, const char *method, const char *path, int *wr
         if (!path_matches(r, path)) {
             continue;
         }
-        if (!methods_overlap(r->method, method)) {
+        if (!method_serves(r->method, method)) {
             *wrong_method = 1;
             continue;
         }
@@ -383,7 +393,11 @@ void oa_http_dispatch(oa_http *h, oa_http_req *req)
         rc = h->auth_fn != NULL ? h->auth_fn(h->auth_arg, req, &status, why, sizeof(why))
                                 : OA_EACCES;
         if (rc != 0) {
-            oa_http_reply_error(req, status, status == 403 ? "csrf" : "unauthorized", "%s", why);
+            oa_http_reply_error(req, status,
+                                status == 403   ? "csrf"
+                                : status == 401 ? "unauthorized"
+                                                : code_for_status(status),
+                                "%s", why);
             return;
         }
     }

@@ -44,7 +44,11 @@ static int probe_cached(oa_registry *reg, const char *path, const struct stat *s
 
     if (store != NULL && cache_ok && oa_store_plugin_row_by_file(store, path, &row) == 0) {
         int same = row.mtime == (int64_t)st->st_mtime && row.size == (int64_t)st->st_size;
-        int was_rejected = row.state != NULL && strcmp(row.state, "rejected") == 0;
+        /* Only verdicts about the file itself are reused: a duplicate name
+         * depends on the other files present, so it is judged afresh. */
+        int was_rejected = row.state != NULL && strcmp(row.state, "rejected") == 0 &&
+                           (row.last_error == NULL ||
+                            strncmp(row.last_error, "duplicate plugin name", 21) != 0);
         if (same && was_rejected) {
             snprintf(why, whylen, "%s", row.last_error ? row.last_error : "rejected earlier");
             oa_registry_add_rejected(reg, path, row.name, why);

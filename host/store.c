@@ -64,6 +64,27 @@ static const char *const store_migrations[] = {
     "  who TEXT,"
     "  action TEXT,"
     "  detail TEXT);",
+    /* Migration 2 (schema version 1 to 2): admin users, login sessions and
+     * API tokens (auth.c; only hashes of session ids and tokens), and the
+     * client address of audit entries. */
+    "CREATE TABLE users ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  created INTEGER);"
+    "CREATE TABLE sessions ("
+    "  id_hash TEXT PRIMARY KEY NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL,"
+    "  created INTEGER,"
+    "  last_seen INTEGER,"
+    "  expires INTEGER);"
+    "CREATE INDEX sessions_by_user ON sessions (user);"
+    "CREATE TABLE api_tokens ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  token_hash TEXT UNIQUE NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  created INTEGER);"
+    "ALTER TABLE audit ADD COLUMN client TEXT;",
 };
 
 static void store_err(char *err, size_t errlen, const char *fmt, ...) OA_PRINTF(3, 4);

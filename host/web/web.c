@@ -165,13 +165,22 @@ static void url_encode(const char *s, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-int oa_web_reply_login_redirect(oa_http_req *req)
+static int is_app_page(const char *path)
+{
+    return path != NULL && (strcmp(path, "/admin") == 0 || strncmp(path, "/admin/", 7) == 0);
+}
+
+int oa_web_reply_unauthorized(oa_http_req *req)
 {
     char next[512];
-    char body[1024];
+    char body[1536]; /* two copies of next and ~250 bytes of HTML */
     int len;
 
-    url_encode(req->path != NULL ? req->path : "/admin/", next, sizeof(next));
+    if ((strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) ||
+        !is_app_page(req->path)) {
+        return OA_ENOENT;
+    }
+    url_encode(req->path, next, sizeof(next));
     len = snprintf(body, sizeof(body),
                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                    "<meta http-equiv=\"refresh\" content=\"0; url=/login?next=%s\">"

@@ -15,11 +15,13 @@
  * added before the failure stay registered). */
 int oa_web_register(oa_http *h);
 
-/* Replies 401 with a tiny HTML page that sends the browser to
- * /login?next=<req's path>. For the dispatcher: a browser that opens
- * /admin/... without a session should land on the login page, not on a
- * JSON error. Returns what oa_http_reply returns. */
-int oa_web_reply_login_redirect(oa_http_req *req);
+/* For the dispatcher, when a request has no valid login: if it is a GET
+ * (or HEAD) of a page of the app (/admin or below), replies 401 with a tiny
+ * HTML page that sends the browser on to /login?next=<path> and returns 0,
+ * so that a browser lands on the login page rather than on a JSON error.
+ * Otherwise replies nothing and returns OA_ENOENT (the caller answers as
+ * usual). */
+int oa_web_reply_unauthorized(oa_http_req *req);
 
 /* The embedded file at path (relative to assets/, e.g. "app.html"), or NULL.
  * *size gets its length; the data is static. */

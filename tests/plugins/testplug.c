@@ -8,6 +8,7 @@
  *   TP_FAIL_INIT   init fails with a reason
  *   TP_REQUIRES    one required name
  *   TP_CRASH       the library constructor crashes (SIGSEGV) on load
+ *   TP_UNDEF       start() calls a function no library defines
  */
 #include <openace/sdk.h>
 
@@ -48,10 +49,18 @@ static int tp_init(oa_plugin *self, const oa_host_api *api, void **state)
 #endif
 }
 
+#ifdef TP_UNDEF
+int oa_host_internal_function(void);
+#endif
+
 static int tp_start(void *state)
 {
     (void)state;
+#ifdef TP_UNDEF
+    return oa_host_internal_function();
+#else
     return 0;
+#endif
 }
 
 #ifndef TP_NO_STOP

@@ -145,6 +145,10 @@ static void test_probe_survives_crashing_constructor(void **state)
     assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)), 0);
     assert_string_equal(name, "test-good");
     free(path);
+    path = oa_test_path(plugin_dir(), "tp_undef.so");
+    assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)), OA_EIO);
+    assert_non_null(strstr(err, "undefined symbol: oa_host_internal_function"));
+    free(path);
     path = oa_test_path(plugin_dir(), "tp_bad_major.so");
     assert_int_equal(oa_loader_probe(path, 10000, name, sizeof(name), err, sizeof(err)),
                      OA_EVERSION);

@@ -117,6 +117,11 @@ static void test_routing(void **state)
     assert_string_equal(r->resp_body, "api"); /* a prefix ends at a '/' */
     oa_http_req_free(r);
 
+    r = mkreq("HEAD", "/a");
+    oa_http_dispatch(f->h, r);
+    assert_int_equal(r->status, 200); /* GET routes answer HEAD */
+    oa_http_req_free(r);
+
     r = mkreq("POST", "/a");
     oa_http_dispatch(f->h, r);
     assert_int_equal(r->status, 405);
@@ -271,7 +276,7 @@ static void test_errors_and_limits(void **state)
 static void test_async_reply_and_owner_release(void **state)
 {
     fx *f = *state;
-    int owner;
+    int owner = 0;
     oa_http_req *r;
     oa_http_route(f->h, &owner, "GET", "/later", OA_HTTP_PUBLIC, h_keep, NULL);
 
@@ -325,7 +330,7 @@ static void test_stream_backpressure(void **state)
     char buf[256];
     char data[40];
     oa_http_req *r;
-    int owner;
+    int owner = 0;
     memset(data, 'x', sizeof(data));
     drained = 0;
     closed = 0;

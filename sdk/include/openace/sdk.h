@@ -249,9 +249,12 @@ typedef struct oa_plugin_desc {
      * (plain text, same allocation rule). Unknown command: OA_ENOTFOUND. */
     int (*command)(void *state, const char *name, const char *json_args, char **out);
 
-    /* Optional. A setting flagged OA_CFG_LIVE changed while running; value is
-     * already validated. Return 0 when applied, OA_ENOSYS to ask the host to
-     * restart the plugin instead. */
+    /* Optional. A setting flagged OA_CFG_LIVE changed while running (through
+     * the API, UI, Lua or a running engine's own commands; offline command
+     * line changes apply at the next start); value is already validated.
+     * Return 0 when applied; any error (OA_ENOSYS by convention) makes the
+     * host restart the plugin instead. Not called for the plugin's own
+     * api->config_set. */
     int (*configure)(void *state, const char *key, const char *value);
 } oa_plugin_desc;
 

@@ -8,7 +8,7 @@ import { pluginCard } from './plugincard.js';
 import { settingsForm } from './settings.js';
 
 export function mountPlugin(root, [name]) {
-  const top = h('div');
+  const top = h('div', { class: 'detail-card' });
   const details = h('section', { class: 'panel', 'aria-labelledby': 'details-h' });
   const settings = h('section', { class: 'panel', 'aria-labelledby': 'settings-h' },
     h('h2', { id: 'settings-h' }, 'Settings'), h('p', { class: 'muted' }, 'Loading…'));
@@ -81,7 +81,7 @@ function renderDetails(box, p) {
   ];
   fill(box, h('h2', { id: 'details-h' }, 'Details'),
     h('dl', { class: 'dl' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
-    p.health_detail ? [h('h3', { class: 'small muted' }, 'Health detail'),
+    p.health_detail ? [h('h3', { class: 'health-detail' }, 'Health detail'),
       h('pre', {}, JSON.stringify(p.health_detail, null, 2))] : null);
 }
 

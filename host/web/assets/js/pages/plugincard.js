@@ -97,7 +97,7 @@ async function act(card, opts, button, group) {
   const name = card.plugin.name;
   card.busy = true;
   card.el.setAttribute('aria-busy', 'true');
-  say(card.msg, 'info', `${ACTIONS[action][1]}`);
+  say(card.msg, '', '');
   let result = null;
   try {
     result = await busy(button, ACTIONS[action][1], () => post(`/api/plugins/${enc(name)}/${action}`), group);

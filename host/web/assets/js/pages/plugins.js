@@ -86,9 +86,14 @@ export function mountPlugins(root) {
       return;
     }
     if (!refreshOne.has(ev.name)) {
-      refreshOne.set(ev.name, debounce(async () => {
+      const name = ev.name;
+      refreshOne.set(name, debounce(async () => {
         try {
-          card.update(await get('/api/plugins/' + enc(ev.name)));
+          const p = await get('/api/plugins/' + enc(name));
+          const c = cards.get(pluginKey(p));
+          if (c) {
+            c.update(p);
+          }
         } catch (e) {
           // The next poll tries again.
         }
