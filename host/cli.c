@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth_cli.h"
 #include "config.h"
 #include "host.h"
 #include "loader.h"
@@ -35,12 +36,18 @@ static const char usage_text[] =
     "  config get PLUGIN [KEY]          print a setting (stored value or default); without\n"
     "                                   KEY, every setting of the plugin with its help\n"
     "  config set PLUGIN KEY VALUE      validate against the plugin's schema and store\n"
+    "  passwd USER                      set an admin user's password (read from standard\n"
+    "                                   input; creates the user if new; ends its sessions)\n"
+    "  token create USER NAME           make an API token for scripts (shown only once)\n"
+    "  token list                       list API tokens\n"
+    "  token revoke NAME                revoke an API token\n"
     "\n"
     "Options:\n"
     "  --data DIR          data directory: SQLite database, plugin files, lock\n"
     "                      (default: ./var from a build tree, else $OPENACE_DATA,\n"
     "                      /var/lib/openace as root, ~/.local/share/openace otherwise)\n"
-    "  --http ADDR:PORT    HTTP listener for players and the admin UI (default 127.0.0.1:6878)\n"
+    "  --http ADDR:PORT    HTTP listener for players and the admin UI (default 127.0.0.1:6878;\n"
+    "                      the admin UI is at http://ADDR:PORT/admin/)\n"
     "  --p2p-port N        TCP/UDP port for peers, 1-65535 (default 8621)\n"
     "  --plugins DIR       plugin directory (default: ../plugins beside the executable in a\n"
     "                      build tree, else " OA_PLUGIN_INSTALL_DIR ")\n"
@@ -76,6 +83,29 @@ static int usage_error(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'openace --help'.\n");
     return 2;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char ch = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            buf[i] = ch;
+        }
+    }
+    return 0;
 }
 
 static int dir_exists(const char *p)
@@ -637,6 +667,19 @@ int oa_cli_main(int argc, char **argv)
                 }
                 oa_host_close(&h);
             }
+        }
+    } else if (strcmp(c.pos[0], "passwd") == 0 || strcmp(c.pos[0], "token") == 0) {
+        /* Setting a password before the first start is fine: make the data
+         * directory if it is not there yet. */
+        if (make_dirs(c.data) != 0) {
+            fprintf(stderr, "openace: cannot create data directory %s: %s\n", c.data,
+                    strerror(errno));
+            rc = 1;
+        } else if (strcmp(c.pos[0], "passwd") == 0) {
+            rc = c.npos == 2 ? oa_cli_passwd(c.data, c.pos[1])
+                             : usage_error("%s", "passwd takes one USER");
+        } else {
+            rc = oa_cli_token(c.data, c.npos, c.pos);
         }
     } else {
         rc = usage_error("unknown command '%s'", c.pos[0]);

@@ -150,6 +150,7 @@ int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *
     snprintf(h->p2p_port, sizeof(h->p2p_port), "%d", opt->p2p_port > 0 ? opt->p2p_port : 8621);
     h->health_interval_ms = opt->health_interval_ms;
     h->persist_states = opt->engine;
+    h->started_ms = uv_now(loop);
     oa_api_init(h, &h->api);
 
     if (mkdir_p(h->data_dir) != 0) {

@@ -262,7 +262,9 @@ int oa_http_reply(oa_http_req *req, int status, const char *content_type, const 
 
 int oa_http_reply_json(oa_http_req *req, int status, json_t *value)
 {
-    char *txt = value != NULL ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *txt = value != NULL ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                      JSON_REAL_PRECISION(12))
+                              : NULL;
     int rc;
     json_decref(value);
     if (txt == NULL) {
@@ -724,6 +726,15 @@ void oa_http_close(oa_http *h)
 {
     if (h == NULL || h->closing) {
         return;
+    }
+    /* Owners still here (the host's own routes; plugins are stopped by now
+     * and their callbacks cleared) hear that their streams are over. */
+    for (oa_http_stream *s = h->streams; s != NULL; s = s->next) {
+        if (s->cb != NULL && !s->close_pending) {
+            oa_http_stream_cb cb = s->cb;
+            s->cb = NULL;
+            cb(s->arg, s, OA_HTTP_STREAM_CLOSED);
+        }
     }
     release(h, NULL, 1);
     h->closing = 1;

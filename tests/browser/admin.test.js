@@ -96,15 +96,21 @@ async function startEngine() {
   });
 }
 
+// Stops the engine with SIGTERM (SIGKILL after 20 s); returns its exit code,
+// or the signal's name when a signal ended it.
 async function stopEngine() {
-  if (!engine || engine.exitCode !== null || engine.signalCode !== null) {
-    return;
+  if (!engine) {
+    return null;
   }
-  const exited = new Promise((r) => engine.once('exit', r));
+  if (engine.exitCode !== null || engine.signalCode !== null) {
+    return engine.exitCode ?? engine.signalCode;
+  }
+  const exited = new Promise((r) => engine.once('exit', (code, sig) => r(code ?? sig)));
   engine.kill('SIGTERM');
-  const t = setTimeout(() => engine.kill('SIGKILL'), 10000);
-  await exited;
+  const t = setTimeout(() => engine.kill('SIGKILL'), 20000);
+  const status = await exited;
   clearTimeout(t);
+  return status;
 }
 
 // Saves a screenshot: of one element (a locator), or of the top of the
@@ -298,5 +304,13 @@ test('admin UI', { timeout: 240000 }, async (t) => {
 
   await t.test('no script errors on any page', () => {
     assert.deepEqual(pageErrors, []);
+  });
+
+  await t.test('the engine shuts down cleanly', async () => {
+    await context.close();
+    context = null;
+    const status = await stopEngine();
+    assert.equal(status, 0, `the engine ended with ${status}\n${engineLog}`);
+    assert.doesNotMatch(engineLog, /AddressSanitizer|LeakSanitizer|runtime error:/);
   });
 });
