@@ -14,6 +14,10 @@
  * Events: publishes "echo.tick" {"n": N} every interval_ms and answers
  * "echo.ping" events with "echo.pong" carrying the same payload.
  *
+ * HTTP (SDK 1.1, when the host has it): GET /echo?text=... answers
+ *   {"echo": "<greeting> <text>"}; it needs an admin login like every route
+ *   not marked OA_HTTP_PUBLIC.
+ *
  * Commands:
  *   echo  {"text": "..."} -> {"echo": "<greeting> <text>", "count": N}
  *   stats {}               -> {"echoes": N, "ticks": N, "pings": N, "total_echoes": N}
@@ -171,6 +175,26 @@ static int echo_command(void *state, const char *name, const char *args, char **
     return OA_ENOTFOUND;
 }
 
+/* ---- HTTP (SDK 1.1) --------------------------------------------------------- */
+
+static int on_http_echo(void *arg, oa_http_req *req)
+{
+    echo *e = arg;
+    const char *text = e->api->http_query(req, "text");
+    char esc_text[600];
+    char esc_greet[600];
+    char buf[1300];
+    if (text == NULL || strlen(text) > 255) {
+        const char *msg = "{\"error\":{\"code\":\"bad_request\","
+                          "\"message\":\"give ?text= of at most 255 bytes\"}}";
+        return e->api->http_reply(req, 400, "application/json", msg, strlen(msg));
+    }
+    json_escape(esc_text, sizeof(esc_text), text);
+    json_escape(esc_greet, sizeof(esc_greet), e->greeting);
+    snprintf(buf, sizeof(buf), "{\"echo\":\"%s %s\"}", esc_greet, esc_text);
+    return e->api->http_reply(req, 200, "application/json", buf, strlen(buf));
+}
+
 /* ---- health and live settings ------------------------------------------- */
 
 static int echo_health(void *state, char **detail)
@@ -235,6 +259,15 @@ static int echo_start(void *state)
     rc = start_ticking(e);
     if (rc != 0) {
         return rc;
+    }
+    /* Fields added after SDK 1.0 are checked before use: this plugin still
+     * runs on a 1.0 host, just without its HTTP route. The host removes the
+     * route when the plugin stops. */
+    if (OA_API_HAS(e->api, http_route)) {
+        rc = e->api->http_route(e->self, "GET", "/echo", 0, on_http_echo, e);
+        if (rc != 0 && rc != OA_ENOSYS) {
+            return rc;
+        }
     }
     e->api->log(e->self, OA_LOG_INFO, "ready; greeting '%s'", e->greeting);
     return 0;
