@@ -1,0 +1,2 @@
+/* lua.c: being written. */
+typedef int oa_placeholder_lua;

@@ -1,0 +1,2 @@
+/* scripts.c: being written. */
+typedef int oa_placeholder_scripts;
