@@ -13,6 +13,11 @@ RUN_ARGS ?=
 
 .PHONY: all deps test-deps build run test test-san asan ubsan bench clean
 
+# The browser test's Node packages, reinstalled when the lock file changes.
+BROWSER_DEPS = tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
 all: build
 
 deps:
@@ -30,7 +35,7 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/bin/openace --data $(DATA) $(RUN_ARGS)
 
-test: test-deps $(BUILD)/CMakeCache.txt
+test: test-deps $(BROWSER_DEPS) $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 ifneq ($(SAN),0)
@@ -38,7 +43,7 @@ ifneq ($(SAN),0)
 endif
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
-test-san: test-deps
+test-san: test-deps $(BROWSER_DEPS)
 	@test -f build-san/CMakeCache.txt || cmake -S . -B build-san -DOA_ASAN=ON -DOA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-san -j $(JOBS)
 	cd build-san && ctest --output-on-failure -j $(JOBS)

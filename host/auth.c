@@ -7,7 +7,7 @@
  * keeps only their SHA-256 (they carry 256 bits of entropy, so a plain hash
  * is enough), never the secret itself. The CSRF token is stored as it is:
  * it is shown to the logged-in user and is useless without the session. */
-#include "auth.h"
+#include "auth_int.h"
 
 #include "log.h"
 
@@ -19,27 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
-
-#define AUTH_TAG "auth"
 
 /* Password hashes: "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>". */
 #define AUTH_HASH_SCHEME "pbkdf2-sha256"
 #define AUTH_SALT_BYTES 16
-#define AUTH_HASH_BYTES 32
 #define AUTH_HASH_TEXT 192
 #define AUTH_MIN_ITERATIONS 1000u
 /* A stored count above this is a damaged row, not a stronger hash. */
 #define AUTH_MAX_ITERATIONS 100000000u
 #define AUTH_MAX_PASSWORD 1024
-#define AUTH_NAME_MAX 64
 
 /* Secrets: 32 random bytes, 43 base64url characters. */
 #define AUTH_SECRET_BYTES 32
 #define AUTH_TOKEN_PREFIX "oat_"
-/* Longest session id or token accepted from a client (fits req->session). */
-#define AUTH_SECRET_MAX 79
 /* The first admin's password: 15 bytes, 20 base64url characters. */
 #define AUTH_ADMIN_PASSWORD_BYTES 15
 
@@ -55,28 +48,15 @@
 #define AUTH_THROTTLE_FIRST_LOCK 30
 #define AUTH_THROTTLE_MAX_LOCK 900
 
-/* Cookie candidates tried per request (several oa_session cookies can
- * arrive when paths or domains differ). */
-#define AUTH_COOKIE_TRIES 8
-
 /* The failed-login record of one client address. Kept in memory only: a
  * restart of the engine forgets every count and lock-out. */
-typedef struct auth_throttle {
+struct auth_throttle {
     int in_use;
-    char addr[64];
+    char addr[AUTH_ADDR_MAX];
     int fails;            /* failures in the current streak */
     int64_t first;        /* time of the streak's first failure */
     int64_t last;         /* time of its latest failure */
     int64_t locked_until; /* attempts before this time are refused */
-} auth_throttle;
-
-struct oa_auth {
-    oa_store *store;
-    oa_auth_clock_fn clock;
-    int64_t idle_s;
-    int64_t max_s;
-    unsigned iterations;
-    auth_throttle *throttle; /* AUTH_THROTTLE_CAP entries */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -260,9 +240,7 @@ static int auth_secret_shape_ok(const char *s)
     return n > 0;
 }
 
-static void auth_err(char *err, size_t errlen, const char *fmt, ...) OA_PRINTF(3, 4);
-
-static void auth_err(char *err, size_t errlen, const char *fmt, ...)
+void auth_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -1221,394 +1199,5 @@ int oa_auth_token_list(oa_auth *a, void (*fn)(void *arg, const char *name, const
         ret = auth_fail(a, "listing API tokens");
     }
     sqlite3_finalize(st);
-    return ret;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The dispatcher hook. */
-
-/* The first request header called name (case-insensitive), or NULL. */
-static const char *auth_req_header(oa_http_req *req, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < req->nheaders; i++) {
-        if (req->headers[i].name != NULL && req->headers[i].value != NULL &&
-            strcasecmp(req->headers[i].name, name) == 0) {
-            return req->headers[i].value;
-        }
-    }
-    return NULL;
-}
-
-/* Parses "Bearer <token>". Returns 1 and the token ("" when missing or too
- * long) when the scheme is Bearer, 0 for another scheme. */
-static int auth_parse_bearer(const char *header, char *token, size_t len)
-{
-    const char *p = header;
-    const char *end;
-    size_t n;
-
-    token[0] = '\0';
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != '\0' && p[6] != ' ' && p[6] != '\t')) {
-        return 0;
-    }
-    p += 6;
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
-        end--;
-    }
-    n = (size_t)(end - p);
-    if (n > 0 && n < len) {
-        memcpy(token, p, n);
-        token[n] = '\0';
-    }
-    return 1;
-}
-
-static int auth_is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Finds the next cookie called name in the Cookie header value at *pos
- * ("a=1; oa_session=xyz; b=2"), copies its value (unquoted) into value
- * and advances *pos. Returns 1 when one was found, 0 at the end. Values
- * that are empty or do not fit are skipped. */
-static int auth_cookie_next(const char **pos, const char *name, char *value, size_t len)
-{
-    const char *s = *pos;
-    size_t nlen = strlen(name);
-
-    while (*s != '\0') {
-        const char *end = strchr(s, ';');
-        const char *eq;
-        const char *k_end;
-        const char *v;
-        const char *v_end;
-
-        if (end == NULL) {
-            end = s + strlen(s);
-        }
-        while (s < end && auth_is_space(*s)) {
-            s++;
-        }
-        eq = memchr(s, '=', (size_t)(end - s));
-        if (eq != NULL) {
-            k_end = eq;
-            while (k_end > s && auth_is_space(k_end[-1])) {
-                k_end--;
-            }
-            v = eq + 1;
-            v_end = end;
-            while (v < v_end && auth_is_space(*v)) {
-                v++;
-            }
-            while (v_end > v && auth_is_space(v_end[-1])) {
-                v_end--;
-            }
-            if (v_end - v >= 2 && *v == '"' && v_end[-1] == '"') {
-                v++;
-                v_end--;
-            }
-            if ((size_t)(k_end - s) == nlen && memcmp(s, name, nlen) == 0 && v_end > v &&
-                (size_t)(v_end - v) < len) {
-                memcpy(value, v, (size_t)(v_end - v));
-                value[v_end - v] = '\0';
-                *pos = *end == ';' ? end + 1 : end;
-                return 1;
-            }
-        }
-        s = *end == ';' ? end + 1 : end;
-    }
-    *pos = s;
-    return 0;
-}
-
-/* Looks for a valid session among the oa_session cookies of every Cookie
- * header. Returns 0 with session, user and csrf filled; OA_EACCES with
- * *seen set when cookies were there but none is valid; OA_EIO. */
-static int auth_find_session(oa_auth *a, oa_http_req *req, char *session, char *user,
-                             char *csrf, int *seen)
-{
-    int tries = 0;
-    size_t i;
-
-    *seen = 0;
-    for (i = 0; i < req->nheaders && tries < AUTH_COOKIE_TRIES; i++) {
-        const char *pos;
-
-        if (req->headers[i].name == NULL || req->headers[i].value == NULL ||
-            strcasecmp(req->headers[i].name, "Cookie") != 0) {
-            continue;
-        }
-        pos = req->headers[i].value;
-        while (tries < AUTH_COOKIE_TRIES &&
-               auth_cookie_next(&pos, OA_AUTH_SESSION_COOKIE, session, 80)) {
-            int ret = oa_auth_session_check(a, session, user, csrf, NULL);
-
-            tries++;
-            *seen = 1;
-            if (ret != OA_EACCES) {
-                return ret;
-            }
-        }
-    }
-    session[0] = '\0';
-    return OA_EACCES;
-}
-
-/* 1 for methods that may change state: everything but GET, HEAD and
- * OPTIONS (so a route for "*" is covered whatever the method). */
-static int auth_mutating(const char *method)
-{
-    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-           strcmp(method, "OPTIONS") != 0;
-}
-
-/* The dispatcher's hook (arg is the oa_auth): a valid API token in
- * "Authorization: Bearer" wins; otherwise a valid oa_session cookie, plus
- * for a mutating method an X-CSRF-Token header equal to the session's
- * token. Returns 0 with req->auth, req->user (and req->session) filled;
- * otherwise OA_EACCES with *status 401 (no valid credentials) or 403 (bad
- * CSRF token), or OA_EIO with 500, and a sentence in why. */
-int oa_auth_http_check(void *arg, oa_http_req *req, int *status, char *why, size_t whylen)
-{
-    oa_auth *a = arg;
-    const char *header;
-    char token[AUTH_SECRET_MAX + 1];
-    char session[80];
-    char user[AUTH_NAME_MAX + 1];
-    char csrf[80];
-    int seen = 0;
-    int ret;
-
-    if (a == NULL || req == NULL || status == NULL) {
-        return OA_EINVAL;
-    }
-    req->auth = OA_AUTH_NONE;
-    req->user[0] = '\0';
-    req->session[0] = '\0';
-    *status = 401;
-    header = auth_req_header(req, "Authorization");
-    if (header != NULL && auth_parse_bearer(header, token, sizeof(token))) {
-        ret = token[0] != '\0' ? oa_auth_token_check(a, token, user) : OA_EACCES;
-        OPENSSL_cleanse(token, sizeof(token));
-        if (ret == 0) {
-            req->auth = OA_AUTH_TOKEN;
-            snprintf(req->user, sizeof(req->user), "%s", user);
-            return 0;
-        }
-        if (ret == OA_EACCES) {
-            auth_err(why, whylen, "the API token is not valid (revoked, or mistyped)");
-        } else {
-            *status = 500;
-            auth_err(why, whylen, "cannot check the API token: %s", oa_strerror(ret));
-        }
-        return ret;
-    }
-    ret = auth_find_session(a, req, session, user, csrf, &seen);
-    if (ret != 0) {
-        if (ret != OA_EACCES) {
-            *status = 500;
-            auth_err(why, whylen, "cannot check the session: %s", oa_strerror(ret));
-        } else if (seen) {
-            auth_err(why, whylen, "the session has ended or expired; log in again");
-        } else {
-            auth_err(why, whylen, "log in first, or send an API token");
-        }
-        return ret;
-    }
-    if (auth_mutating(req->method)) {
-        header = auth_req_header(req, OA_AUTH_CSRF_HEADER);
-        if (header == NULL || strlen(header) != strlen(csrf) ||
-            CRYPTO_memcmp(header, csrf, strlen(csrf)) != 0) {
-            *status = 403;
-            auth_err(why, whylen,
-                     "this request needs the header %s with the session's token (from "
-                     "GET /api/session)",
-                     OA_AUTH_CSRF_HEADER);
-            return OA_EACCES;
-        }
-    }
-    req->auth = OA_AUTH_SESSION;
-    snprintf(req->user, sizeof(req->user), "%s", user);
-    snprintf(req->session, sizeof(req->session), "%s", session);
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Routes. */
-
-static int auth_set_cookie(oa_auth *a, oa_http_req *req, const char *session)
-{
-    char cookie[192];
-
-    snprintf(cookie, sizeof(cookie), "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld",
-             OA_AUTH_SESSION_COOKIE, session, session[0] != '\0' ? (long long)a->max_s : 0LL);
-    return oa_http_set_header(req, "Set-Cookie", cookie);
-}
-
-/* {"user", "csrf", "expires"} for a session; replies 200. */
-static int auth_reply_session(oa_http_req *req, const char *user, const char *csrf,
-                              int64_t expires)
-{
-    /* oa_http_reply_json adds Cache-Control: no-store (the reply holds
-     * the CSRF token). */
-    return oa_http_reply_json(req, 200,
-                              json_pack("{s:s, s:s, s:I}", "user", user, "csrf", csrf, "expires",
-                                        (json_int_t)expires));
-}
-
-/* 1 when the Content-Type is JSON. Requiring it keeps other web sites from
- * posting logins through a plain HTML form (which cannot set it without a
- * CORS preflight), so they cannot lock the admin's address out. */
-static int auth_is_json(oa_http_req *req)
-{
-    const char *type = auth_req_header(req, "Content-Type");
-    size_t n = strlen("application/json");
-
-    if (type == NULL) {
-        return 0;
-    }
-    while (auth_is_space(*type)) {
-        type++;
-    }
-    return strncasecmp(type, "application/json", n) == 0 &&
-           (type[n] == '\0' || type[n] == ';' || auth_is_space(type[n]));
-}
-
-/* POST /api/login {"user", "password"}. */
-static int auth_route_login(void *arg, oa_http_req *req)
-{
-    oa_auth *a = arg;
-    char session[80];
-    char csrf[80];
-    char retry[24];
-    int64_t expires = 0;
-    int retry_after = 0;
-    json_t *body;
-    json_t *juser;
-    json_t *jpass;
-    int ret;
-
-    if (!auth_is_json(req)) {
-        return oa_http_reply_error(req, 400, "bad_request",
-                                   "send the login as JSON with 'Content-Type: application/json'");
-    }
-    body = oa_http_body_json(req);
-    if (body == NULL) {
-        return 0;
-    }
-    juser = json_object_get(body, "user");
-    jpass = json_object_get(body, "password");
-    if (!json_is_string(juser) || !json_is_string(jpass) ||
-        strlen(json_string_value(juser)) != json_string_length(juser) ||
-        strlen(json_string_value(jpass)) != json_string_length(jpass)) {
-        json_decref(body);
-        return oa_http_reply_error(req, 400, "bad_request",
-                                   "the body must be {\"user\": \"...\", \"password\": \"...\"}");
-    }
-    ret = oa_auth_login(a, req->client, json_string_value(juser), json_string_value(jpass),
-                        session, csrf, &expires, &retry_after);
-    if (ret == 0) {
-        ret = auth_set_cookie(a, req, session);
-        OPENSSL_cleanse(session, sizeof(session));
-        if (ret == 0) {
-            ret = auth_reply_session(req, json_string_value(juser), csrf, expires);
-        }
-        json_decref(body);
-        return ret;
-    }
-    json_decref(body);
-    if (ret == OA_EAGAIN) {
-        snprintf(retry, sizeof(retry), "%d", retry_after);
-        oa_http_set_header(req, "Retry-After", retry);
-        return oa_http_reply_error(req, 429, "throttled",
-                                   "too many failed logins from this address; try again in %d "
-                                   "seconds",
-                                   retry_after);
-    }
-    if (ret == OA_EACCES) {
-        return oa_http_reply_error(req, 401, "unauthorized", "wrong user name or password");
-    }
-    return oa_http_reply_error(req, 500, "internal", "cannot log in: %s (see the log)",
-                               oa_strerror(ret));
-}
-
-/* POST /api/logout: ends the cookie session and clears the cookie. */
-static int auth_route_logout(void *arg, oa_http_req *req)
-{
-    oa_auth *a = arg;
-    int ret;
-
-    if (req->auth != OA_AUTH_SESSION) {
-        return oa_http_reply_error(req, 400, "bad_request",
-                                   "logout ends a cookie session; API tokens are revoked with "
-                                   "'openace token revoke NAME'");
-    }
-    ret = oa_auth_logout(a, req->session);
-    if (ret != 0 && ret != OA_ENOENT) {
-        return oa_http_reply_error(req, 500, "internal", "cannot end the session: %s",
-                                   oa_strerror(ret));
-    }
-    oa_audit_add(a->store, req->user, req->client, "logout", NULL);
-    ret = auth_set_cookie(a, req, "");
-    if (ret != 0) {
-        return ret;
-    }
-    return oa_http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
-}
-
-/* GET /api/session: the current session (for an API token, the user with
- * null csrf and expires). */
-static int auth_route_session(void *arg, oa_http_req *req)
-{
-    oa_auth *a = arg;
-    char user[AUTH_NAME_MAX + 1];
-    char csrf[80];
-    int64_t expires = 0;
-    int ret;
-
-    if (req->auth != OA_AUTH_SESSION) {
-        return oa_http_reply_json(req, 200,
-                                  json_pack("{s:s, s:n, s:n}", "user", req->user, "csrf",
-                                            "expires"));
-    }
-    ret = oa_auth_session_check(a, req->session, user, csrf, &expires);
-    if (ret == OA_EACCES) {
-        return oa_http_reply_error(req, 401, "unauthorized",
-                                   "the session has ended or expired; log in again");
-    }
-    if (ret != 0) {
-        return oa_http_reply_error(req, 500, "internal", "cannot read the session: %s",
-                                   oa_strerror(ret));
-    }
-    return auth_reply_session(req, user, csrf, expires);
-}
-
-/* Registers POST /api/login (public), POST /api/logout and GET
- * /api/session on h, owned by the host (a must outlive the routes).
- * Returns 0 or the first oa_http_route failure. */
-int oa_auth_register_routes(oa_auth *a, oa_http *h)
-{
-    int ret;
-
-    if (a == NULL || h == NULL) {
-        return OA_EINVAL;
-    }
-    ret = oa_http_route(h, NULL, "POST", "/api/login", OA_HTTP_PUBLIC, auth_route_login, a);
-    if (ret == 0) {
-        ret = oa_http_route(h, NULL, "POST", "/api/logout", 0, auth_route_logout, a);
-    }
-    if (ret == 0) {
-        ret = oa_http_route(h, NULL, "GET", "/api/session", 0, auth_route_session, a);
-    }
     return ret;
 }

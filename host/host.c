@@ -101,10 +101,12 @@ static int open_http(oa_host *h, const char *listen, char *err, size_t errlen)
     oa_http_set_auth(h->http, oa_auth_http_check, h->auth);
     rc = oa_auth_ensure_admin(h->auth, password, sizeof(password));
     if (rc == 1) {
-        oa_log_write(OA_LOG_WARN, "host",
-                     "created user 'admin' with password %s (shown only this once; change "
-                     "it with 'openace passwd admin')",
-                     password);
+        /* On the console only: the log ring is readable through the API. */
+        oa_log_write_private(OA_LOG_WARN, "host",
+                             "created user 'admin'; its password was printed on the console",
+                             "created user 'admin' with password %s (shown only this once; "
+                             "change it with 'openace passwd admin')",
+                             password);
     }
     rc = oa_auth_register_routes(h->auth, h->http);
     if (rc == 0) {

@@ -345,7 +345,27 @@ void oa_log_write(oa_log_level level, const char *tag, const char *fmt, ...)
 /* Formats one line and, unless its level is above the current one, prints
  * it to stderr and keeps it in the ring. A message longer than the msg field
  * is cut and ends in "..."; a long tag is cut; NULL tag prints as "-". */
+static void log_vwrite(oa_log_level level, const char *tag, const char *ring_text,
+                       const char *fmt, va_list ap);
+
 void oa_log_vwrite(oa_log_level level, const char *tag, const char *fmt, va_list ap)
+{
+    log_vwrite(level, tag, NULL, fmt, ap);
+}
+
+void oa_log_write_private(oa_log_level level, const char *tag, const char *ring_text,
+                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, tag, ring_text, fmt, ap);
+    va_end(ap);
+}
+
+/* Writes one line to stderr and the ring; ring_text, when not NULL, is
+ * what the ring keeps instead of the message. */
+static void log_vwrite(oa_log_level level, const char *tag, const char *ring_text,
+                       const char *fmt, va_list ap)
 {
     oa_log_line line;
     /* Every message and tag byte may grow to six bytes ("\u00XX") once
@@ -388,6 +408,12 @@ void oa_log_vwrite(oa_log_level level, const char *tag, const char *fmt, va_list
     line.seq = g_next_seq++;
     if (g_ring != NULL) {
         g_ring[g_ring_next] = line;
+        if (ring_text != NULL) {
+            oa_log_line *kept = &g_ring[g_ring_next];
+            memset(kept->msg, 0, sizeof(kept->msg));
+            memcpy(kept->msg, ring_text,
+                   utf8_fit(ring_text, strlen(ring_text), sizeof(kept->msg) - 1));
+        }
         g_ring_next = (g_ring_next + 1) % g_ring_size;
         if (g_ring_count < g_ring_size) {
             g_ring_count++;

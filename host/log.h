@@ -32,6 +32,12 @@ const char *oa_log_level_name(oa_log_level level);
 void oa_log_write(oa_log_level level, const char *tag, const char *fmt, ...) OA_PRINTF(3, 4);
 void oa_log_vwrite(oa_log_level level, const char *tag, const char *fmt, va_list ap);
 
+/* Like oa_log_write, but the in-memory ring (which the admin API serves)
+ * keeps ring_text instead of the message: for a line with a secret that
+ * belongs on the console only. */
+void oa_log_write_private(oa_log_level level, const char *tag, const char *ring_text,
+                          const char *fmt, ...) OA_PRINTF(4, 5);
+
 /* Copies up to max lines with seq > after_seq, oldest first, into out.
  * Returns how many were copied. */
 size_t oa_log_recent(uint64_t after_seq, oa_log_line *out, size_t max);

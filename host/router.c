@@ -8,6 +8,9 @@
 
 #include "http_int.h"
 #include "log.h"
+#ifdef OA_HAVE_WEB
+#include "web/web.h"
+#endif
 
 #define DEFAULT_BODY_LIMIT (1024u * 1024u)
 #define DEFAULT_STREAM_LIMIT (1024u * 1024u)
@@ -395,6 +398,12 @@ void oa_http_dispatch(oa_http *h, oa_http_req *req)
         rc = h->auth_fn != NULL ? h->auth_fn(h->auth_arg, req, &status, why, sizeof(why))
                                 : OA_EACCES;
         if (rc != 0) {
+#ifdef OA_HAVE_WEB
+            /* A browser opening an admin page is sent to the login page. */
+            if (status == 401 && oa_web_reply_unauthorized(req) == 0) {
+                return;
+            }
+#endif
             oa_http_reply_error(req, status,
                                 status == 403   ? "csrf"
                                 : status == 401 ? "unauthorized"

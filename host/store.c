@@ -85,6 +85,14 @@ static const char *const store_migrations[] = {
     "  user TEXT NOT NULL,"
     "  created INTEGER);"
     "ALTER TABLE audit ADD COLUMN client TEXT;",
+    /* Migration 3 (schema version 2 to 3): Lua automation scripts
+     * (scripts.c); names are 1-64 of [a-z0-9_-]. */
+    "CREATE TABLE scripts ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  last_error TEXT,"
+    "  updated INTEGER);",
 };
 
 static void store_err(char *err, size_t errlen, const char *fmt, ...) OA_PRINTF(3, 4);

@@ -8,7 +8,11 @@ want=(build-essential cmake pkg-config
       libuv1-dev libltdl-dev libsqlite3-dev liblua5.4-dev libssl-dev
       libmicrohttpd-dev libjansson-dev)
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev python3 procps)
+  want+=(libcmocka-dev python3 procps curl chromium)
+  # Node runs the browser test; a NodeSource nodejs already carries npm and
+  # conflicts with Debian's npm package, so each is added only when missing.
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()

@@ -199,6 +199,18 @@ test('admin UI', { timeout: 240000 }, async (t) => {
     await page.waitForURL(base + '/admin/');
     await page.locator('#plugin-states .chip', { hasText: 'running' }).waitFor();
     await page.getByText(/^Updated /).waitFor();
+  });
+
+  await t.test('the overview follows the engine without a reload', async () => {
+    // The engine checks plugin health every 10 s; the page shows the result
+    // when it comes, and the uptime keeps counting.
+    const ok = page.locator('#plugin-health .chip:not(.zero)', { hasText: 'ok' });
+    await ok.waitFor({ timeout: 25000 });
+    assert.match(await ok.innerText(), /ok\s*1/);
+    const up1 = await page.locator('.stat', { hasText: 'Uptime' }).locator('.value').innerText();
+    await sleep(2200);
+    const up2 = await page.locator('.stat', { hasText: 'Uptime' }).locator('.value').innerText();
+    assert.notEqual(up1, up2, 'the uptime did not move');
     await shot('overview', 470);
   });
 

@@ -108,6 +108,8 @@ export function mountPlugins(root) {
   const stopLive = subscribe('plugin.*', (topic, data) => {
     if (topic === 'plugin.state') {
       onState(data);
+    } else if (topic === 'plugin.health' && data && cards.has(pluginKey(data))) {
+      cards.get(pluginKey(data)).update({ health: data.health });
     } else {
       reloadSoon(); // other plugin.* news, or "dropped": read the list again
     }
