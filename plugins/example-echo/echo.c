@@ -260,9 +260,10 @@ static int echo_start(void *state)
     if (rc != 0) {
         return rc;
     }
-    /* Fields added after SDK 1.0 are checked before use: this plugin still
-     * runs on a 1.0 host, just without its HTTP route. The host removes the
-     * route when the plugin stops. */
+    /* Fields added after SDK 1.0 are checked before use. This plugin claims
+     * 1.1 (OA_PLUGIN_HEADER), so only 1.1+ hosts load it; one that claims
+     * 1.0 keeps the same check and runs on 1.0 hosts without the route.
+     * The host removes the route when the plugin stops. */
     if (OA_API_HAS(e->api, http_route)) {
         rc = e->api->http_route(e->self, "GET", "/echo", 0, on_http_echo, e);
         if (rc != 0 && rc != OA_ENOSYS) {
