@@ -1,7 +1,8 @@
 /* Authentication (see auth.h, and docs/admin-api.md, "Authentication"):
  * admin users with salted PBKDF2-HMAC-SHA256 password hashes, login
  * sessions with a CSRF token, API tokens, throttling of failed logins per
- * client address, the dispatcher's auth hook and the login routes.
+ * client address. The HTTP side (the dispatcher's hook, the routes, logins
+ * hashed off the loop thread) is in auth_http.c.
  *
  * Session ids and API tokens are 32 random bytes in base64url; the store
  * keeps only their SHA-256 (they carry 256 bits of entropy, so a plain hash
@@ -402,12 +403,14 @@ int oa_auth_new(oa_store *store, oa_auth **out)
 }
 
 /* Frees the auth state (not the store, not the stored sessions); NULL is
- * ignored. */
+ * ignored. Logins in flight are cancelled: their work still completes on
+ * the loop, but touches neither the auth state nor the request. */
 void oa_auth_free(oa_auth *a)
 {
     if (a == NULL) {
         return;
     }
+    auth_pending_cancel(a);
     free(a->throttle);
     free(a);
 }
@@ -534,42 +537,81 @@ static int auth_user_hash(oa_auth *a, const char *user, char *out, size_t len)
     return ret;
 }
 
-/* Checks password against the stored hash of user. Returns 0 when it is
- * right, OA_EACCES when it is wrong or there is no such user (one PBKDF2
- * run either way, so the time does not tell names apart), OA_EINVAL for
- * NULL arguments, OA_EIO on a storage or OpenSSL failure. */
-int oa_auth_check_password(oa_auth *a, const char *user, const char *password)
+/* Reads what a check of user's password needs into v (addr is left
+ * alone). An unknown user, a name that is not valid or a damaged hash
+ * gets a zero salt and the current count, so that its check costs the
+ * same. Returns 0, or OA_EIO on a storage failure. */
+static int auth_verify_load(oa_auth *a, const char *user, auth_verify *v)
 {
-    static const unsigned char dummy_salt[AUTH_SALT_BYTES] = {0};
     char stored[AUTH_HASH_TEXT];
-    unsigned char salt[64];
-    unsigned char want[AUTH_HASH_BYTES];
-    unsigned char got[AUTH_HASH_BYTES];
-    size_t saltlen = 0;
-    unsigned iterations = 0;
     int ret;
 
-    if (a == NULL || user == NULL || password == NULL) {
-        return OA_EINVAL;
+    v->known = 0;
+    v->result = OA_EACCES;
+    v->user[0] = '\0';
+    if (oa_auth_name_valid(user)) {
+        snprintf(v->user, sizeof(v->user), "%s", user);
     }
     ret = auth_user_hash(a, user, stored, sizeof(stored));
-    if (ret == 0 && auth_hash_parse(stored, &iterations, salt, &saltlen, want) != 0) {
+    if (ret == 0 &&
+        auth_hash_parse(stored, &v->iterations, v->salt, &v->saltlen, v->want) != 0) {
         oa_log_write(OA_LOG_ERROR, AUTH_TAG,
                      "the stored password hash of user '%s' is damaged; set a new password "
                      "with 'openace passwd %s'",
                      user, user);
         ret = OA_ENOENT;
     }
-    if (ret != 0) {
-        /* The same work as for a real user. */
-        auth_pbkdf2(password, dummy_salt, sizeof(dummy_salt), a->iterations, got);
-        return ret == OA_ENOENT ? OA_EACCES : ret;
+    if (ret == OA_ENOENT) {
+        memset(v->salt, 0, sizeof(v->salt));
+        memset(v->want, 0, sizeof(v->want));
+        v->saltlen = AUTH_SALT_BYTES;
+        v->iterations = a->iterations;
+        return 0;
     }
-    ret = auth_pbkdf2(password, salt, saltlen, iterations, got);
-    if (ret == 0 && CRYPTO_memcmp(got, want, sizeof(got)) != 0) {
+    if (ret == 0) {
+        v->known = 1;
+    }
+    return ret;
+}
+
+/* PBKDF2 over password with v's salt and count (see auth_int.h); any
+ * thread. */
+void auth_verify_run(auth_verify *v, const char *password)
+{
+    unsigned char got[AUTH_HASH_BYTES];
+    int ret = auth_pbkdf2(password, v->salt, v->saltlen, v->iterations, got);
+
+    if (!v->known) {
+        /* The same work as for a real user, and the same answer. */
+        ret = OA_EACCES;
+    } else if (ret == 0 && CRYPTO_memcmp(got, v->want, sizeof(got)) != 0) {
         ret = OA_EACCES;
     }
     OPENSSL_cleanse(got, sizeof(got));
+    v->result = ret;
+}
+
+/* Checks password against the stored hash of user. Returns 0 when it is
+ * right, OA_EACCES when it is wrong or there is no such user (one PBKDF2
+ * run either way, so the time does not tell names apart), OA_EINVAL for
+ * NULL arguments, OA_EIO on a storage or OpenSSL failure. Runs PBKDF2 on
+ * the calling thread (the CLI and tests; HTTP logins use the loop's
+ * workers, see auth_http.c). */
+int oa_auth_check_password(oa_auth *a, const char *user, const char *password)
+{
+    auth_verify v;
+    int ret;
+
+    if (a == NULL || user == NULL || password == NULL) {
+        return OA_EINVAL;
+    }
+    ret = auth_verify_load(a, user, &v);
+    if (ret != 0) {
+        return ret;
+    }
+    auth_verify_run(&v, password);
+    ret = v.result;
+    OPENSSL_cleanse(&v, sizeof(v));
     return ret;
 }
 
@@ -862,43 +904,44 @@ static int auth_session_create(oa_auth *a, const char *user, int64_t now, char *
     return ret;
 }
 
-/* Logs user in from client. On success fills session and csrf (>= 80
- * bytes each) and *expires (may be NULL), records a "login" audit entry and
- * clears the address's failures. A wrong user or password returns
- * OA_EACCES, counts a failure against the address and records
- * "login.failed". While the address is locked out the password is not
- * checked at all: OA_EAGAIN, with the seconds left in *retry_after (may be
- * NULL). OA_EINVAL for NULL arguments, OA_EIO on storage failure. */
-int oa_auth_login(oa_auth *a, const char *client, const char *user, const char *password,
-                  char *session, char *csrf, int64_t *expires, int *retry_after)
+/* The two halves of a login around auth_verify_run (see auth_int.h). */
+int auth_login_begin(oa_auth *a, const char *client, const char *user, unsigned inflight,
+                     auth_verify *v, int *retry_after)
 {
-    char addr[64];
-    char detail[160];
     auth_throttle *t;
-    int64_t now;
-    int lock;
-    int ret;
+    int64_t now = a->clock();
+    int fails;
 
-    if (retry_after != NULL) {
-        *retry_after = 0;
-    }
-    if (a == NULL || user == NULL || password == NULL || session == NULL || csrf == NULL) {
-        return OA_EINVAL;
-    }
-    oa_auth_client_addr(client, addr, sizeof(addr));
-    now = a->clock();
-    t = auth_throttle_find(a, addr, now);
+    *retry_after = 0;
+    oa_auth_client_addr(client, v->addr, sizeof(v->addr));
+    t = auth_throttle_find(a, v->addr, now);
     if (t != NULL && t->locked_until > now) {
-        if (retry_after != NULL) {
-            *retry_after = (int)(t->locked_until - now);
-        }
+        *retry_after = (int)(t->locked_until - now);
         return OA_EAGAIN;
     }
-    ret = oa_auth_check_password(a, user, password);
+    /* Logins in flight count as failures to come, so that parallel guesses
+     * get no more tries than one after another. */
+    fails = t != NULL ? t->fails : 0;
+    if (inflight > 0 && (int64_t)fails + inflight >= AUTH_THROTTLE_FREE) {
+        *retry_after = 1;
+        return OA_EBUSY;
+    }
+    return auth_verify_load(a, user, v);
+}
+
+int auth_login_finish(oa_auth *a, auth_verify *v, char *session, char *csrf,
+                      int64_t *expires)
+{
+    char detail[160];
+    auth_throttle *t;
+    int64_t now = a->clock();
+    int lock;
+    int ret = v->result;
+
     if (ret == OA_EACCES) {
-        lock = auth_throttle_fail(a, addr, now);
-        if (oa_auth_name_valid(user)) {
-            snprintf(detail, sizeof(detail), "user '%s'", user);
+        lock = auth_throttle_fail(a, v->addr, now);
+        if (v->user[0] != '\0') {
+            snprintf(detail, sizeof(detail), "user '%s'", v->user);
         } else {
             snprintf(detail, sizeof(detail), "a user name that is not valid");
         }
@@ -909,25 +952,58 @@ int oa_auth_login(oa_auth *a, const char *client, const char *user, const char *
                      "; the address is locked out for %d s", lock);
             oa_log_write(OA_LOG_WARN, AUTH_TAG,
                          "too many failed logins from %s: its logins are refused for %d s",
-                         addr[0] != '\0' ? addr : "an unknown address", lock);
+                         v->addr[0] != '\0' ? v->addr : "an unknown address", lock);
         }
-        oa_audit_add(a->store, NULL, addr, "login.failed", detail);
+        oa_audit_add(a->store, NULL, v->addr, "login.failed", detail);
         return OA_EACCES;
     }
     if (ret != 0) {
         return ret;
     }
-    t = auth_throttle_find(a, addr, now);
+    t = auth_throttle_find(a, v->addr, now);
     if (t != NULL) {
         memset(t, 0, sizeof(*t));
     }
     ret = auth_sweep(a, now);
     if (ret == 0) {
-        ret = auth_session_create(a, user, now, session, csrf, expires);
+        ret = auth_session_create(a, v->user, now, session, csrf, expires);
     }
     if (ret == 0) {
-        oa_audit_add(a->store, user, addr, "login", NULL);
+        oa_audit_add(a->store, v->user, v->addr, "login", NULL);
     }
+    return ret;
+}
+
+/* Logs user in from client. On success fills session and csrf (>= 80
+ * bytes each) and *expires (may be NULL), records a "login" audit entry and
+ * clears the address's failures. A wrong user or password returns
+ * OA_EACCES, counts a failure against the address and records
+ * "login.failed". While the address is locked out the password is not
+ * checked at all: OA_EAGAIN, with the seconds left in *retry_after (may be
+ * NULL). OA_EINVAL for NULL arguments, OA_EIO on storage failure. Runs
+ * PBKDF2 on the calling thread. */
+int oa_auth_login(oa_auth *a, const char *client, const char *user, const char *password,
+                  char *session, char *csrf, int64_t *expires, int *retry_after)
+{
+    auth_verify v;
+    int retry = 0;
+    int ret;
+
+    if (retry_after != NULL) {
+        *retry_after = 0;
+    }
+    if (a == NULL || user == NULL || password == NULL || session == NULL || csrf == NULL) {
+        return OA_EINVAL;
+    }
+    ret = auth_login_begin(a, client, user, 0, &v, &retry);
+    if (ret == 0) {
+        auth_verify_run(&v, password);
+        ret = auth_login_finish(a, &v, session, csrf, expires);
+    }
+    if (retry_after != NULL) {
+        *retry_after = retry;
+    }
+    OPENSSL_cleanse(&v, sizeof(v));
     return ret;
 }
 

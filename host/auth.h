@@ -1,12 +1,15 @@
 /* Authentication: admin users (salted PBKDF2-HMAC-SHA256), login sessions
  * with a CSRF token, API tokens, and throttling of failed logins per client
  * address. State lives in the store (users, sessions, api_tokens); only
- * hashes of session ids and tokens are stored. Loop thread only. */
+ * hashes of session ids and tokens are stored. Loop thread only (given a
+ * loop, HTTP logins run their PBKDF2 on its worker threads). */
 #ifndef OA_HOST_AUTH_H
 #define OA_HOST_AUTH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "http.h"
 #include "store.h"
@@ -23,7 +26,16 @@ typedef int64_t (*oa_auth_clock_fn)(void);
 
 /* Creates the auth state over an open store (not owned). */
 int oa_auth_new(oa_store *store, oa_auth **out);
+/* Frees it; logins in flight are cancelled (their work still finishes on
+ * the loop, then frees itself without touching a or the request). */
 void oa_auth_free(oa_auth *a);
+/* Gives auth the loop (not owned) on whose worker threads POST /api/login
+ * runs PBKDF2, so that a login does not stall the loop; the route then
+ * answers from the loop once the hash is done. Without a loop (the
+ * default, or NULL) logins hash on the loop thread. Changing it cancels
+ * logins in flight: their requests stay unanswered, for the dispatcher
+ * to answer 503 when it closes. Call it with NULL before oa_http_close. */
+void oa_auth_set_loop(oa_auth *a, uv_loop_t *loop);
 void oa_auth_set_clock(oa_auth *a, oa_auth_clock_fn clock);
 /* Session lifetimes: idle seconds (default 12 h) and maximum age (7 days). */
 void oa_auth_set_lifetimes(oa_auth *a, int64_t idle_s, int64_t max_s);
@@ -44,11 +56,11 @@ int oa_auth_set_password(oa_auth *a, const char *user, const char *password, cha
  * 0. (Added: the CLI checks a name before asking for a password.) */
 int oa_auth_name_valid(const char *name);
 /* 0 when the password is right, OA_EACCES when not or no such user. Takes
- * about the same time either way. */
+ * about the same time either way. Hashes on the calling thread. */
 int oa_auth_check_password(oa_auth *a, const char *user, const char *password);
 
 /* Logs in from client (an address, "ip" or "ip:port"; the port is ignored
- * for throttling). On success fills session (>= 80 bytes), csrf (>= 80)
+ * for throttling), hashing on the calling thread. On success fills session (>= 80 bytes), csrf (>= 80)
  * and *expires (unix seconds). OA_EACCES: wrong user or password.
  * OA_EAGAIN: throttled, *retry_after seconds to wait. */
 int oa_auth_login(oa_auth *a, const char *client, const char *user, const char *password,
@@ -79,7 +91,8 @@ void oa_auth_client_addr(const char *client, char *out, size_t len);
  * and the CSRF header for mutating methods with a session. */
 int oa_auth_http_check(void *arg, oa_http_req *req, int *status, char *why, size_t whylen);
 
-/* Registers POST /api/login (public), POST /api/logout, GET /api/session. */
+/* Registers POST /api/login (public), POST /api/logout, GET /api/session.
+ * With a loop set, a login's request is kept and answered from the loop. */
 int oa_auth_register_routes(oa_auth *a, oa_http *h);
 
 /* Records an audit entry (who may be NULL for the engine itself). */

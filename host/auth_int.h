@@ -53,11 +53,12 @@ typedef struct auth_verify {
 /* Writes a sentence into err (ignored when err is NULL or errlen is 0). */
 void auth_err(char *err, size_t errlen, const char *fmt, ...) OA_PRINTF(3, 4);
 
-/* First half of a login from client (its port is ignored): refuses with
- * OA_EAGAIN and *retry_after seconds while the address is locked out, or
- * while inflight logins from it are already as many as its free attempts
- * left (at least one may always run once the lock-out is over); otherwise
- * reads the stored hash of user into v. OA_EIO on a storage failure. */
+/* First half of a login from client (its port is ignored): OA_EAGAIN with
+ * *retry_after seconds while the address is locked out; OA_EBUSY (retry
+ * after 1 s) while inflight logins from it are as many as its free
+ * attempts left (one may always run once a lock-out is over), so parallel
+ * guesses get no more tries than sequential ones; otherwise reads the
+ * stored hash of user into v. OA_EIO on a storage failure. */
 int auth_login_begin(oa_auth *a, const char *client, const char *user, unsigned inflight,
                      auth_verify *v, int *retry_after);
 /* Runs PBKDF2 over password with v's salt and count and sets v->result:

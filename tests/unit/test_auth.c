@@ -44,6 +44,10 @@ typedef struct fixture {
     char *path; /* <dir>/openace.db */
     oa_store *store;
     oa_auth *auth;
+    /* The loop and dispatcher of a route test (web_open), until web_close;
+     * teardown closes them when a failed assertion skipped it. */
+    uv_loop_t *loop;
+    oa_http *http;
 } fixture;
 
 static int setup(void **state)
@@ -67,10 +71,27 @@ static int setup(void **state)
     return 0;
 }
 
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
 static int teardown(void **state)
 {
     fixture *f = *state;
 
+    if (f->loop != NULL) {
+        oa_auth_set_loop(f->auth, NULL);
+        oa_http_close(f->http);
+        uv_run(f->loop, UV_RUN_DEFAULT);
+        uv_walk(f->loop, close_any, NULL);
+        uv_run(f->loop, UV_RUN_DEFAULT);
+        uv_loop_close(f->loop);
+        free(f->loop);
+    }
     oa_auth_free(f->auth);
     oa_store_close(f->store);
     oa_test_rmtree(f->dir);
@@ -1174,37 +1195,68 @@ static void test_audit_detail_cut_and_cap(void **state)
 /* ---- the routes through the dispatcher ---------------------------------- */
 
 typedef struct web {
-    uv_loop_t loop;
+    fixture *f;
+    uv_loop_t *loop;
     oa_http *http;
 } web;
 
+/* A loop and a dispatcher with the auth hook and routes; auth gets the
+ * loop, as the host gives it. */
 static void web_open(fixture *f, web *w)
 {
     char err[256] = "";
 
-    assert_int_equal(uv_loop_init(&w->loop), 0);
-    if (oa_http_new(&w->loop, NULL, &w->http, err, sizeof(err)) != 0) {
+    w->f = f;
+    w->loop = calloc(1, sizeof(*w->loop));
+    assert_non_null(w->loop);
+    assert_int_equal(uv_loop_init(w->loop), 0);
+    if (oa_http_new(w->loop, NULL, &w->http, err, sizeof(err)) != 0) {
         fail_msg("oa_http_new: %s", err);
     }
+    f->loop = w->loop;
+    f->http = w->http;
+    oa_auth_set_loop(f->auth, w->loop);
     oa_http_set_auth(w->http, oa_auth_http_check, f->auth);
     assert_int_equal(oa_auth_register_routes(f->auth, w->http), 0);
 }
 
+/* Shuts down in the host's order: auth lets go of the loop (cancelling
+ * logins in flight), the dispatcher closes (answering kept requests 503),
+ * the loop drains; nothing may be left open. */
 static void web_close(web *w)
 {
+    fixture *f = w->f;
+
+    oa_auth_set_loop(f->auth, NULL);
     oa_http_close(w->http);
-    assert_int_equal(uv_run(&w->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&w->loop), 0);
+    f->http = NULL;
+    f->loop = NULL;
+    assert_int_equal(uv_run(w->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(w->loop), 0);
+    free(w->loop);
 }
 
-/* Dispatches req, expects status and returns the parsed body (the caller
- * frees it and req). */
+/* Runs the loop until req is answered (a login is answered from the loop
+ * once its PBKDF2 ran on a worker thread) or nothing is left to run. */
+static void run_until_replied(web *w, oa_http_req *req)
+{
+    while (!req->replied) {
+        if (uv_run(w->loop, UV_RUN_ONCE) == 0) {
+            break;
+        }
+    }
+    assert_true(req->replied);
+    assert_false(req->kept);
+}
+
+/* Dispatches req, runs the loop until it is answered, expects status and
+ * returns the parsed body (the caller frees it and req). */
 static json_t *dispatch(web *w, oa_http_req *req, int status)
 {
     json_t *body;
 
     oa_http_dispatch(w->http, req);
-    assert_true(req->replied);
+    run_until_replied(w, req);
     if (req->status != status) {
         fail_msg("%s %s: status %d, wanted %d: %s", req->method, req->path, req->status, status,
                  req->resp_body != NULL ? req->resp_body : "");
@@ -1428,6 +1480,245 @@ static void test_route_with_token(void **state)
     web_close(&w);
 }
 
+/* ---- logins off the loop thread ------------------------------------------ */
+
+/* A 1 ms timer that counts its ticks while a login is in flight and
+ * closes (and frees itself) once the login is answered. */
+typedef struct ticker {
+    uv_timer_t timer;
+    oa_http_req *req;
+    int *ticks_pending;
+} ticker;
+
+static void ticker_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ticker_tick(uv_timer_t *t)
+{
+    ticker *k = t->data;
+
+    if (!k->req->replied) {
+        (*k->ticks_pending)++;
+    } else {
+        uv_close((uv_handle_t *)t, ticker_free);
+    }
+}
+
+/* At the default count a PBKDF2 takes tens of milliseconds; meanwhile the
+ * loop keeps running (a 1 ms timer fires) and the request waits. */
+static void test_route_login_does_not_block_loop(void **state)
+{
+    fixture *f = *state;
+    web w;
+    ticker *k = calloc(1, sizeof(*k));
+    int ticks_pending = 0;
+    oa_http_req *req;
+    json_t *j;
+
+    oa_auth_set_iterations(f->auth, OA_AUTH_PBKDF2_ITERATIONS);
+    set_pw(f, "alice", PW);
+    web_open(f, &w);
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    oa_http_dispatch(w.http, req);
+    /* The handler returned without the answer: the request is kept. */
+    assert_false(req->replied);
+    assert_true(req->kept);
+    assert_int_equal(query_int(f->store->db, "SELECT COUNT(*) FROM sessions", NULL), 0);
+    assert_non_null(k);
+    k->req = req;
+    k->ticks_pending = &ticks_pending;
+    k->timer.data = k;
+    assert_int_equal(uv_timer_init(w.loop, &k->timer), 0);
+    assert_int_equal(uv_timer_start(&k->timer, ticker_tick, 1, 1), 0);
+    assert_int_equal(uv_run(w.loop, UV_RUN_DEFAULT), 0);
+    assert_true(ticks_pending >= 1);
+    assert_true(req->replied);
+    assert_false(req->kept);
+    assert_int_equal(req->status, 200);
+    j = json_loads(req->resp_body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "user")), "alice");
+    assert_true(is_b64url(json_string_value(json_object_get(j, "csrf")), 43));
+    json_decref(j);
+    assert_non_null(resp_header(req, "Set-Cookie"));
+    assert_int_equal(query_int(f->store->db, "SELECT COUNT(*) FROM sessions", NULL), 1);
+    assert_int_equal(
+        query_int(f->store->db, "SELECT COUNT(*) FROM audit WHERE action = ?1", "login"), 1);
+    oa_http_req_free(req);
+
+    /* An unknown user waits for one PBKDF2 as well, and reads alike. */
+    req = login_req("{\"user\": \"mallory\", \"password\": \"" PW "\"}");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->kept);
+    run_until_replied(&w, req);
+    assert_int_equal(req->status, 401);
+    oa_http_req_free(req);
+    web_close(&w);
+}
+
+/* Without a loop the route hashes at once, as before. */
+static void test_route_login_without_loop(void **state)
+{
+    fixture *f = *state;
+    web w;
+    oa_http_req *req;
+
+    set_pw(f, "alice", PW);
+    web_open(f, &w);
+    oa_auth_set_loop(f->auth, NULL);
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->replied);
+    assert_false(req->kept);
+    assert_int_equal(req->status, 200);
+    assert_non_null(resp_header(req, "Set-Cookie"));
+    oa_http_req_free(req);
+    req = login_req("{\"user\": \"alice\", \"password\": \"nope\"}");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->replied);
+    assert_int_equal(req->status, 401);
+    oa_http_req_free(req);
+    web_close(&w);
+}
+
+/* Expects req, a login that was in flight at shutdown, to be answered once
+ * by the dispatcher (503) and never by the login: no cookie, no session,
+ * no "login" audit entry. */
+static void expect_login_dropped(fixture *f, oa_http_req *req)
+{
+    assert_true(req->replied);
+    assert_false(req->kept);
+    assert_int_equal(req->status, 503);
+    assert_null(resp_header(req, "Set-Cookie"));
+    assert_int_equal(query_int(f->store->db, "SELECT COUNT(*) FROM sessions", NULL), 0);
+    assert_int_equal(
+        query_int(f->store->db, "SELECT COUNT(*) FROM audit WHERE action = ?1", "login"), 0);
+    expect_error(json_loads(req->resp_body, 0, NULL), "unavailable");
+}
+
+/* Shutting down with logins in flight: the work still completes while the
+ * loop drains, but touches neither the request nor the auth state (the
+ * sanitizer build checks the second). */
+static void test_route_login_shutdown_in_flight(void **state)
+{
+    fixture *f = *state;
+    web w;
+    oa_http_req *req;
+    oa_http_req *req2;
+
+    set_pw(f, "alice", PW);
+    /* The host's order (web_close): loop taken away, dispatcher closed. */
+    web_open(f, &w);
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->kept);
+    web_close(&w);
+    expect_login_dropped(f, req);
+    oa_http_req_free(req);
+
+    /* The auth state freed first, with two logins in flight. */
+    web_open(f, &w);
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    req2 = login_req("{\"user\": \"alice\", \"password\": \"nope\"}");
+    oa_http_dispatch(w.http, req);
+    oa_http_dispatch(w.http, req2);
+    assert_true(req->kept);
+    assert_true(req2->kept);
+    oa_auth_free(f->auth);
+    f->auth = NULL;
+    web_close(&w);
+    expect_login_dropped(f, req);
+    expect_login_dropped(f, req2);
+    assert_int_equal(
+        query_int(f->store->db, "SELECT COUNT(*) FROM audit WHERE action = ?1", "login.failed"),
+        0);
+    oa_http_req_free(req);
+    oa_http_req_free(req2);
+}
+
+/* Guesses sent in parallel get no more tries than one after another: with
+ * five free failures, five may be in flight from one address and a sixth
+ * waits; after the five fail the address is locked out. */
+static void test_route_login_parallel_throttled(void **state)
+{
+    fixture *f = *state;
+    web w;
+    oa_http_req *reqs[5];
+    oa_http_req *req;
+    size_t i;
+
+    set_pw(f, "alice", PW);
+    web_open(f, &w);
+    for (i = 0; i < 5; i++) {
+        reqs[i] = login_req("{\"user\": \"alice\", \"password\": \"nope\"}");
+        oa_http_dispatch(w.http, reqs[i]);
+        assert_true(reqs[i]->kept);
+    }
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->replied);
+    assert_int_equal(req->status, 429);
+    assert_string_equal(resp_header(req, "Retry-After"), "1");
+    expect_error(json_loads(req->resp_body, 0, NULL), "throttled");
+    oa_http_req_free(req);
+    for (i = 0; i < 5; i++) {
+        run_until_replied(&w, reqs[i]);
+        assert_int_equal(reqs[i]->status, 401);
+        oa_http_req_free(reqs[i]);
+    }
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    expect_error(dispatch(&w, req, 429), "throttled");
+    assert_string_equal(resp_header(req, "Retry-After"), "30");
+    oa_http_req_free(req);
+    /* Another address is not held up. */
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    snprintf(req->client, sizeof(req->client), "10.0.0.2:40000");
+    json_decref(dispatch(&w, req, 200));
+    oa_http_req_free(req);
+    web_close(&w);
+}
+
+/* At most 32 logins hash at once (each holds a worker thread); more are
+ * answered 503 until some finish. */
+static void test_route_login_busy(void **state)
+{
+    fixture *f = *state;
+    web w;
+    oa_http_req *reqs[32];
+    oa_http_req *req;
+    size_t i;
+
+    set_pw(f, "alice", PW);
+    web_open(f, &w);
+    for (i = 0; i < 32; i++) {
+        reqs[i] = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+        snprintf(reqs[i]->client, sizeof(reqs[i]->client), "10.1.0.%zu:40000", i + 1);
+        oa_http_dispatch(w.http, reqs[i]);
+        assert_true(reqs[i]->kept);
+    }
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    snprintf(req->client, sizeof(req->client), "10.2.0.1:40000");
+    oa_http_dispatch(w.http, req);
+    assert_true(req->replied);
+    assert_int_equal(req->status, 503);
+    assert_string_equal(resp_header(req, "Retry-After"), "1");
+    expect_error(json_loads(req->resp_body, 0, NULL), "unavailable");
+    oa_http_req_free(req);
+    for (i = 0; i < 32; i++) {
+        run_until_replied(&w, reqs[i]);
+        assert_int_equal(reqs[i]->status, 200);
+        oa_http_req_free(reqs[i]);
+    }
+    assert_int_equal(query_int(f->store->db, "SELECT COUNT(*) FROM sessions", NULL), 32);
+    req = login_req("{\"user\": \"alice\", \"password\": \"" PW "\"}");
+    snprintf(req->client, sizeof(req->client), "10.2.0.1:40000");
+    json_decref(dispatch(&w, req, 200));
+    oa_http_req_free(req);
+    web_close(&w);
+}
+
 /* ---- the offline commands ------------------------------------------------ */
 
 /* Runs fn with standard input from text and standard output into out. */
@@ -1585,6 +1876,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_route_login_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_login_throttled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_with_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_login_does_not_block_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_login_without_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_login_shutdown_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_login_parallel_throttled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_login_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_passwd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_token, setup, teardown),
     };
