@@ -472,7 +472,7 @@ const uint8_t *oa_benc_raw(const oa_benc_node *node, size_t *len)
 
 oa_benc_type oa_benc_type_of(const oa_benc_node *node)
 {
-    return node->type;
+    return node != NULL ? node->type : (oa_benc_type)0;
 }
 
 int oa_benc_int(const oa_benc_node *node, int64_t *v)
@@ -515,7 +515,7 @@ size_t oa_benc_count(const oa_benc_node *node)
 
 void oa_benc_iter_init(oa_benc_iter *it, const oa_benc_node *node)
 {
-    it->next = node + 1;
+    it->next = node != NULL ? node + 1 : NULL;
     it->left = oa_benc_count(node);
     it->dict = node != NULL && node->type == OA_BENC_DICT;
 }

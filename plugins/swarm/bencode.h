@@ -120,7 +120,7 @@ void oa_benc_span(const oa_benc_doc *doc, const oa_benc_node *node, size_t *offs
  * stores its length in *len. */
 const uint8_t *oa_benc_raw(const oa_benc_node *node, size_t *len);
 
-/* Returns the type of node. */
+/* Returns the type of node, or 0 for NULL (a lookup that found nothing). */
 oa_benc_type oa_benc_type_of(const oa_benc_node *node);
 
 /* Stores an integer node's value in *v; OA_ETYPE for any other type. */
@@ -137,8 +137,8 @@ int oa_benc_bytes_eq(const oa_benc_node *node, const char *s);
  * for other types. */
 size_t oa_benc_count(const oa_benc_node *node);
 
-/* Starts iterating over a list or dictionary; for other types the
- * iteration is empty. */
+/* Starts iterating over a list or dictionary; for other types and NULL
+ * the iteration is empty. */
 void oa_benc_iter_init(oa_benc_iter *it, const oa_benc_node *node);
 
 /* Steps the iteration: returns 1 and stores the next value in *val (and,

@@ -292,12 +292,23 @@ static int on_xt(mstate *st, const char *v, char *err, size_t errlen)
     return 0;
 }
 
+static int has_tracker(const oa_magnet *m, const char *url)
+{
+    size_t i;
+
+    for (i = 0; i < m->tracker_count; i++) {
+        if (strcmp(m->trackers[i], url) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Handles one key=value parameter; takes v (decoded, malloc'd). */
 static int on_param(mstate *st, const char *key, size_t klen, char *v, char *err, size_t errlen)
 {
     oa_magnet *m = st->m;
     int rc = 0;
-    size_t i;
 
     if (key_is(key, klen, "xt")) {
         rc = on_xt(st, v, err, errlen);
@@ -307,9 +318,7 @@ static int on_param(mstate *st, const char *key, size_t klen, char *v, char *err
             v = NULL;
         }
     } else if (key_is(key, klen, "tr")) {
-        for (i = 0; i < m->tracker_count && strcmp(m->trackers[i], v) != 0; i++) {
-        }
-        if (i == m->tracker_count && v[0] != '\0') {
+        if (v[0] != '\0' && !has_tracker(m, v)) {
             char **t = realloc(m->trackers, (m->tracker_count + 1) * sizeof(*t));
 
             if (t == NULL) {
