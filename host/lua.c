@@ -20,8 +20,11 @@
  *
  * Sandbox: base (without dofile, loadfile, warn; load forced to text;
  * collectgarbage limited to "collect" and "count"; setmetatable without
- * __gc; xpcall's handler run after unwinding), string, table, math, utf8, coroutine, os.time/clock/date, and a
- * require that only reads <modules_dir>/<name>.lua as text. */
+ * __gc; xpcall's handler run after unwinding), string, table, math, utf8,
+ * coroutine, os.time/clock/date, and a require that only reads
+ * <modules_dir>/<name>.lua as text. string.rep, table.move, table.insert
+ * and table.remove are bounded (they can loop in C, out of the hook's
+ * reach). Lua patterns cannot be bounded this way: see lua_int.h. */
 #include "lua_int.h"
 
 #include <jansson.h>
@@ -32,6 +35,7 @@
 
 #define HOOK_COUNT 1000
 #define DEFAULT_BUDGET_MS 100
+#define BUDGET_MAX_MS (24u * 3600u * 1000u)
 #define DEFAULT_MEMORY ((size_t)4 << 20)
 #define DEFAULT_MAX_FAILURES 5
 #define ERR_MAX 4096
@@ -152,6 +156,46 @@ static const char *error_text(lua_State *L)
     return "(error object is not a string)";
 }
 
+/* The length of the UTF-8 sequence lead byte c starts, 0 if none. */
+static size_t utf8_lead(unsigned char c)
+{
+    if (c < 0x80) {
+        return 1;
+    }
+    if ((c & 0xE0) == 0xC0) {
+        return 2;
+    }
+    if ((c & 0xF0) == 0xE0) {
+        return 3;
+    }
+    return (c & 0xF8) == 0xF0 ? 4 : 0;
+}
+
+/* Replaces every byte that is not part of well-formed UTF-8 (no overlong
+ * forms, surrogates or code points past U+10FFFF) with '?', so that error
+ * text can travel in JSON (the bus, the admin API). */
+static void utf8_scrub(char *text)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned char *p = (unsigned char *)text;
+
+    while (*p != '\0') {
+        size_t n = utf8_lead(p[0]);
+        uint32_t cp = n <= 1 ? p[0] : p[0] & (0x7Fu >> n);
+        size_t i = 1;
+
+        while (i < n && (p[i] & 0xC0) == 0x80) {
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+            i++;
+        }
+        if (n == 0 || i < n || cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            *p = '?';
+            n = 1;
+        }
+        p += n;
+    }
+}
+
 /* Calls the function below the nargs arguments on top of s's stack,
  * protected and under the budget, and pops them. Returns 0, or OA_EFAIL,
  * OA_ETIMEDOUT or OA_ENOMEM with err set to "name:line: message" and, when
@@ -192,6 +236,9 @@ static int protected_call(oa_lua_script *s, int nargs, char *err, size_t errlen)
     if (s->depth == 0) {
         s->killed = 0;
     }
+    if (rc != 0) {
+        utf8_scrub(err);
+    }
     lua_settop(L, base - 1);
     return rc;
 }
@@ -217,6 +264,15 @@ static int sb_load(lua_State *L)
     return lua_gettop(L) - top;
 }
 
+/* Calls the function in upvalue 1 with the arguments; returns its results. */
+static int call_wrapped(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* collectgarbage([opt]) for "collect" (the default) and "count" only. */
 static int sb_collectgarbage(lua_State *L)
 {
@@ -227,10 +283,7 @@ static int sb_collectgarbage(lua_State *L)
                           opt);
     }
     lua_settop(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_wrapped(L);
 }
 
 /* setmetatable(t, mt), refusing a metatable with a __gc field: Lua runs
@@ -245,10 +298,7 @@ static int sb_setmetatable(lua_State *L)
         lua_pop(L, 1);
     }
     lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, 2, 1);
-    return 1;
+    return call_wrapped(L);
 }
 
 /* The end of xpcall: true and the results, or false and what the handler
@@ -285,13 +335,73 @@ static int sb_xpcall(lua_State *L)
     int status;
 
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    luaL_checkstack(L, n, "too many arguments");
+    luaL_checkstack(L, n + 2, "too many arguments");
     lua_pushvalue(L, 1);
     for (int i = 3; i <= n; i++) {
         lua_pushvalue(L, i);
     }
     status = lua_pcallk(L, n - 2, LUA_MULTRET, 0, n + 1, sb_xpcall_k);
     return xpcall_finish(L, status, n + 1);
+}
+
+/* Library functions that can loop in C, where the hook never runs, get a
+ * bound first: string.rep of an empty string, and the element shifts of
+ * table.move, table.insert and table.remove over huge ranges (a table
+ * holding only t[2^k] has a border of 2^40 with 41 entries). No real table
+ * within the memory cap has more than mem_cap / 8 elements. */
+static lua_Integer elements_max(lua_State *L)
+{
+    return (lua_Integer)(oa_lua_script_of(L)->mem_cap / 8);
+}
+
+static int sb_rep(lua_State *L)
+{
+    size_t len;
+    size_t seplen;
+
+    luaL_checklstring(L, 1, &len);
+    luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &seplen);
+    if (len == 0 && seplen == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    return call_wrapped(L);
+}
+
+static int sb_move(lua_State *L)
+{
+    lua_Integer from = luaL_checkinteger(L, 2);
+    lua_Integer to = luaL_checkinteger(L, 3);
+
+    if (to >= from && (lua_Unsigned)to - (lua_Unsigned)from >= (lua_Unsigned)elements_max(L)) {
+        return luaL_error(L, "table.move: at most %I elements can be moved at once",
+                          elements_max(L));
+    }
+    return call_wrapped(L);
+}
+
+static int sb_shift(lua_State *L)
+{
+    if (luaL_getmetafield(L, 1, "__len") != LUA_TNIL) {
+        return luaL_error(L, "table.insert and table.remove do not take a table with a __len "
+                             "metamethod in scripts");
+    }
+    if (lua_type(L, 1) == LUA_TTABLE && (lua_Integer)lua_rawlen(L, 1) > elements_max(L)) {
+        return luaL_error(L, "table.insert and table.remove take tables of at most %I "
+                             "elements",
+                          elements_max(L));
+    }
+    return call_wrapped(L);
+}
+
+static void wrap_field(lua_State *L, const char *lib, const char *name, lua_CFunction wrapper)
+{
+    lua_getglobal(L, lib);
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, wrapper, 1);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
 }
 
 static int module_name_valid(const char *name, size_t len)
@@ -432,6 +542,10 @@ static int open_sandbox(lua_State *L)
     lua_setglobal(L, "require");
     lua_pushcfunction(L, sb_xpcall);
     lua_setglobal(L, "xpcall");
+    wrap_field(L, LUA_STRLIBNAME, "rep", sb_rep);
+    wrap_field(L, LUA_TABLIBNAME, "move", sb_move);
+    wrap_field(L, LUA_TABLIBNAME, "insert", sb_shift);
+    wrap_field(L, LUA_TABLIBNAME, "remove", sb_shift);
 
     luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
     lua_createtable(L, 0, 3);
@@ -549,6 +663,7 @@ static int run_main(oa_lua_script *s, const char *source, char *err, size_t errl
                      s->name, s->mem_cap / 1024);
         } else {
             snprintf(err, errlen, "%s", error_text(s->L));
+            utf8_scrub(err);
         }
         lua_pop(s->L, 1);
         return status == LUA_ERRMEM ? OA_ENOMEM : OA_EINVAL;
@@ -556,7 +671,8 @@ static int run_main(oa_lua_script *s, const char *source, char *err, size_t errl
     return protected_call(s, 0, err, errlen);
 }
 
-/* Publishes {"script": name, <key>: <value>} on topic; value may be NULL. */
+/* Publishes {"script": name} plus the fields of extra (taken over; may be
+ * NULL) on topic. */
 static void publish(oa_lua *rt, const char *topic, const char *name, json_t *extra)
 {
     json_t *ev = json_pack("{s:s}", "script", name);
@@ -641,7 +757,8 @@ int oa_lua_invoke(oa_lua_script *s, lua_CFunction fn, void *ud)
 /* ---- public functions ----------------------------------------------------- */
 
 /* Creates the runtime for host h; see lua.h. Zero fields of limits take
- * their defaults. OA_EINVAL without a host or out, OA_ENOMEM. */
+ * their defaults; a budget above a day is cut to a day. OA_EINVAL without
+ * a host or out, OA_ENOMEM. */
 int oa_lua_new(oa_host *h, const oa_lua_limits *limits, const char *modules_dir, oa_lua **out)
 {
     oa_lua *rt;
@@ -659,6 +776,9 @@ int oa_lua_new(oa_host *h, const oa_lua_limits *limits, const char *modules_dir,
     }
     if (rt->limits.budget_ms == 0) {
         rt->limits.budget_ms = DEFAULT_BUDGET_MS;
+    }
+    if (rt->limits.budget_ms > BUDGET_MAX_MS) {
+        rt->limits.budget_ms = BUDGET_MAX_MS; /* keeps the deadline from wrapping */
     }
     if (rt->limits.memory_bytes == 0) {
         rt->limits.memory_bytes = DEFAULT_MEMORY;

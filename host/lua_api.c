@@ -458,6 +458,9 @@ static int l_on(lua_State *L)
     if (rc != 0) {
         free(sub);
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        if (rc != OA_EINVAL) {
+            return luaL_error(L, "oa.on: %s", oa_strerror(rc));
+        }
         return luaL_error(L, "oa.on: '%s' is not a valid topic pattern (words of A-Z, a-z, 0-9, "
                              "'_' and '-' joined by dots, optionally ending in \".*\"; or \"*\")",
                           pattern);
@@ -474,6 +477,7 @@ static int l_off(lua_State *L)
 {
     oa_lua_script *s = oa_lua_script_of(L);
     oa_lua_sub **link = &s->subs;
+    oa_lua_sub *sub;
     int isnum = 0;
     lua_Integer id = lua_tointegerx(L, 1, &isnum);
 
@@ -481,24 +485,21 @@ static int l_off(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
-
     while (*link != NULL && (lua_Integer)(*link)->id != id) {
         link = &(*link)->next;
     }
-    if (*link == NULL) {
+    sub = *link;
+    if (sub == NULL) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    {
-        oa_lua_sub *sub = *link;
-        *link = sub->next;
-        s->nsubs--;
-        if (s->rt->host->bus != NULL) {
-            oa_bus_unsubscribe(s->rt->host->bus, sub->id, s);
-        }
-        luaL_unref(L, LUA_REGISTRYINDEX, sub->ref);
-        free(sub);
+    *link = sub->next;
+    s->nsubs--;
+    if (s->rt->host->bus != NULL) {
+        oa_bus_unsubscribe(s->rt->host->bus, sub->id, s);
     }
+    luaL_unref(L, LUA_REGISTRYINDEX, sub->ref);
+    free(sub);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1065,7 +1066,8 @@ void oa_lua_api_open(lua_State *L, oa_lua_script *s)
         {"enable", l_plugins_enable},   {"disable", l_plugins_disable},
         {"restart", l_plugins_restart}, {NULL, NULL},
     };
-    static const luaL_Reg config_fns[] = {{"get", l_config_get}, {"set", l_config_set}, {NULL, NULL}};
+    static const luaL_Reg config_fns[] = {
+        {"get", l_config_get}, {"set", l_config_set}, {NULL, NULL}};
     static const luaL_Reg store_fns[] = {{"get", l_store_get}, {"set", l_store_set}, {NULL, NULL}};
     static const luaL_Reg log_fns[] = {
         {"debug", l_log_debug}, {"info", l_log_info}, {"warn", l_log_warn},

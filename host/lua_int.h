@@ -4,7 +4,13 @@
  *
  * The Lua headers are included as <lauxlib.h> and <lualib.h>, which bring
  * Lua's own "lua.h" from their directory: host/lua.h shadows <lua.h> on
- * the include path. */
+ * the include path.
+ *
+ * Known gap in the time budget: the count hook only runs between Lua
+ * instructions, and Lua's pattern matcher (string.find, match, gmatch,
+ * gsub with a pattern) backtracks in C, so a pattern such as ".-.-b" on a
+ * long subject can hold the loop far past the budget. Closing it needs a
+ * copy of the matcher that checks the deadline (host/lua_pattern.c). */
 #ifndef OA_HOST_LUA_INT_H
 #define OA_HOST_LUA_INT_H
 

@@ -448,12 +448,14 @@ static void test_plugins(void **state)
 
     load_ok(f, "plug",
             "local echo\n"
-            "for _, p in ipairs(oa.plugins.list()) do if p.name == 'example-echo' then echo = p end "
+            "for _, p in ipairs(oa.plugins.list()) do\n"
+            "  if p.name == 'example-echo' then echo = p end\n"
             "end\n"
             "local st, sterr = oa.plugins.state('nope')\n"
             "local en, enerr = oa.plugins.enable('nope')\n"
             "oa.emit('t.plugins', {echo = echo, state = oa.plugins.state('example-echo'),\n"
-            "  nope_nil = st == nil, nope_err = sterr, enable_nil = en == nil, enable_err = enerr})\n");
+            "  nope_nil = st == nil, nope_err = sterr,\n"
+            "  enable_nil = en == nil, enable_err = enerr})\n");
     ev = take(f, "t.plugins");
     echo = json_object_get(ev, "echo");
     assert_string_equal(str(echo, "name"), ECHO_PLUGIN);
@@ -521,12 +523,21 @@ static void test_call(void **state)
     contains(str(ev, "bad"), "function");
 }
 
+static char *get_setting(fx *f, const char *key)
+{
+    char err[512];
+    char *value = NULL;
+    if (oa_host_config_get(&f->h, ECHO_PLUGIN, key, &value, err, sizeof(err)) != 0) {
+        fail_msg("%s: %s", key, err);
+    }
+    return value;
+}
+
 static void test_config(void **state)
 {
     fx *f = *state;
     json_t *ev;
     char *value = NULL;
-    char err[512];
 
     load_ok(f, "configure",
             "local r = {}\n"
@@ -564,13 +575,13 @@ static void test_config(void **state)
     /* greeting is not live: the plugin restarted with it. */
     assert_string_equal(str(ev, "echo"), "hey x");
 
-    assert_int_equal(oa_host_config_get(&f->h, ECHO_PLUGIN, "interval_ms", &value, err, sizeof(err)), 0);
+    value = get_setting(f, "interval_ms");
     assert_string_equal(value, "250");
     free(value);
-    assert_int_equal(oa_host_config_get(&f->h, ECHO_PLUGIN, "greeting", &value, err, sizeof(err)), 0);
+    value = get_setting(f, "greeting");
     assert_string_equal(value, "hey");
     free(value);
-    assert_int_equal(oa_host_config_get(&f->h, ECHO_PLUGIN, "fail_start", &value, err, sizeof(err)), 0);
+    value = get_setting(f, "fail_start");
     assert_string_equal(value, "false");
     free(value);
 
@@ -580,7 +591,7 @@ static void test_config(void **state)
             "oa.emit('t.config2', {isnil = ok == nil, err = err})\n");
     ev = take(f, "t.config2");
     assert_true(is_true(ev, "isnil"));
-    assert_int_equal(oa_host_config_get(&f->h, ECHO_PLUGIN, "interval_ms", &value, err, sizeof(err)), 0);
+    value = get_setting(f, "interval_ms");
     assert_string_equal(value, "250");
     free(value);
 }
@@ -787,11 +798,22 @@ static void test_sandbox(void **state)
             "local y1 = co()\n"
             "local y2, y3 = co()\n"
             "r.xpcall_yield = y1 == 1 and y2 == true and y3 == 2\n"
+            "r.rep_empty = string.rep('', 1 << 62) == '' and (''):rep(1 << 62, '') == ''\n"
+            "  and ('ab'):rep(3, ',') == 'ab,ab,ab'\n"
+            "local sparse = {} for k = 40, 0, -1 do sparse[1 << k] = k end\n"
+            "r.sparse_len = #sparse == 1 << 40\n"
+            "r.move_big = not pcall(table.move, {}, 1, 1 << 40, 2)\n"
+            "r.insert_big = not pcall(table.insert, sparse, 1, 'x')\n"
+            "r.remove_big = not pcall(table.remove, sparse, 1)\n"
+            "r.len_meta = not pcall(table.insert, setmetatable({}, {__len = function() return "
+            "1 << 40 end}), 1, 'x')\n"
+            "local small = {1, 2, 3} table.insert(small, 1, 0) table.remove(small)\n"
+            "r.small = table.concat(table.move(small, 1, 3, 2, {}), ',', 2) == '0,1,2'\n"
             "r.libs = type(table.concat) == 'function' and type(math.floor) == 'function'\n"
             "  and type(utf8.char) == 'function' and type(coroutine.wrap) == 'function'\n"
             "oa.emit('t.sandbox', r)\n");
     ev = take(f, "t.sandbox");
-    assert_int_equal(json_object_size(ev), 25);
+    assert_int_equal(json_object_size(ev), 32);
     json_object_foreach(ev, key, v)
     {
         if (!json_is_true(v)) {
@@ -892,7 +914,8 @@ static void test_budget_callbacks(void **state)
             "oa.every(10, function() oa.emit('t.beat', {}) end)\n"
             "oa.after(1, function() while true do end end)\n"
             "oa.on('t.spin', function() while true do pcall(function() while true do end end) "
-            "end end)\n");
+            "end end)\n"
+            "oa.on('t.bin', function() error('bad \\255 byte') end)\n");
     ev = take(f, "script.error");
     assert_string_equal(str(ev, "script"), "spinner");
     contains(str(ev, "error"), "spinner:2:");
@@ -905,6 +928,10 @@ static void test_budget_callbacks(void **state)
     ev = take(f, "script.error");
     contains(str(ev, "error"), "spinner:3:");
     contains(str(ev, "error"), "time budget");
+
+    /* Error text that is not UTF-8 still travels as JSON. */
+    publish(f, "t.bin", NULL);
+    contains(str(take(f, "script.error"), "error"), "spinner:4: bad ? byte");
 
     /* It keeps running: new heartbeats arrive, and a success resets the
      * count. */

@@ -1,0 +1,2 @@
+/* lua_sandbox.c: being written. */
+typedef int oa_placeholder_lua_sandbox;
