@@ -1,9 +1,11 @@
-/* libFuzzer harness for the peer wire decoder (plugins/swarm/wire.c).
+/* libFuzzer harness for the peer wire decoder (plugins/swarm/wire.c, with
+ * bitfield.c for its bitfield checks).
  *
- * Needs clang with -fsanitize=fuzzer; from the source tree:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk/include -Iplugins/swarm \
- *         fuzz/fuzz_wire.c plugins/swarm/wire.c -o build/fuzz_wire
- *   build/fuzz_wire -max_total_time=300 fuzz-corpus/
+ * Build and run (clang only; see tests/swarm/CMakeLists.txt, where CTest
+ * also runs it for a fixed number of inputs as a smoke test):
+ *   CC=clang cmake -S . -B build-fuzz
+ *   cmake --build build-fuzz --target fuzz_wire
+ *   build-fuzz/tests/fuzz_wire -max_total_time=300 fuzz-corpus/
  *
  * The first input byte chooses the decoder's settings (handshake first or
  * not, piece count, negotiated extensions, default or tiny limits), the
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitfield.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,6 +21,7 @@
 #define SCRIPT_LOG_LINES 100
 /* Longest error quoted in an audit detail. */
 #define AUDIT_ERR_MAX 160
+#define LOG_CHUNK 64
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -74,6 +75,58 @@ static void iso_time_ms(int64_t ms, char *buf, size_t len)
     snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
+/* The newest lines (at most max) script name logged, tag "lua:<name>" (cut
+ * to the log's tag size as the log cuts it), oldest first, from the
+ * in-memory log ring. Returns how many were copied. */
+static size_t script_log(const char *name, oa_log_line *out, size_t max)
+{
+    char tag[sizeof(((oa_log_line *)NULL)->tag)];
+    oa_log_line *chunk;
+    uint64_t after = 0;
+    size_t count = 0; /* lines matched so far */
+    size_t got;
+
+    if (max == 0 || name == NULL) {
+        return 0;
+    }
+    chunk = malloc(LOG_CHUNK * sizeof(*chunk));
+    if (chunk == NULL) {
+        return 0;
+    }
+    /* The log cuts long tags to its field; cut ours the same way. */
+    snprintf(tag, sizeof(tag), "lua:%s", name);
+    for (;;) {
+        got = oa_log_recent(after, chunk, LOG_CHUNK);
+        if (got == 0) {
+            break;
+        }
+        for (size_t i = 0; i < got; i++) {
+            after = chunk[i].seq;
+            if (strcmp(chunk[i].tag, tag) == 0) {
+                /* out works as a ring of the newest max lines. */
+                out[count % max] = chunk[i];
+                count++;
+            }
+        }
+    }
+    free(chunk);
+    if (count > max) {
+        /* Rotate so that the oldest kept line comes first. */
+        size_t start = count % max;
+        oa_log_line *tmp = malloc(max * sizeof(*tmp));
+        if (tmp == NULL) {
+            return 0;
+        }
+        for (size_t i = 0; i < max; i++) {
+            tmp[i] = out[(start + i) % max];
+        }
+        memcpy(out, tmp, max * sizeof(*tmp));
+        free(tmp);
+        count = max;
+    }
+    return count;
+}
+
 /* ---- script objects ------------------------------------------------------ */
 
 /* {name, enabled, running, failures, last_error} and, for one script,
@@ -92,7 +145,7 @@ static json_t *script_json(const oa_script_view *v, int full)
     json_object_set_new(o, "last_error", admin_jstr(v->last_error));
     if (full) {
         oa_log_line *lines = malloc(SCRIPT_LOG_LINES * sizeof(*lines));
-        size_t n = lines != NULL ? oa_scripts_log(v->name, lines, SCRIPT_LOG_LINES) : 0;
+        size_t n = lines != NULL ? script_log(v->name, lines, SCRIPT_LOG_LINES) : 0;
         json_t *log = json_array();
 
         json_object_set_new(o, "source", admin_jstr(v->source));

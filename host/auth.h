@@ -60,9 +60,10 @@ int oa_auth_name_valid(const char *name);
 int oa_auth_check_password(oa_auth *a, const char *user, const char *password);
 
 /* Logs in from client (an address, "ip" or "ip:port"; the port is ignored
- * for throttling), hashing on the calling thread. On success fills session (>= 80 bytes), csrf (>= 80)
- * and *expires (unix seconds). OA_EACCES: wrong user or password.
- * OA_EAGAIN: throttled, *retry_after seconds to wait. */
+ * for throttling), hashing on the calling thread. On success fills
+ * session (>= 80 bytes), csrf (>= 80) and *expires (unix seconds).
+ * OA_EACCES: wrong user or password. OA_EAGAIN: throttled, *retry_after
+ * seconds to wait. */
 int oa_auth_login(oa_auth *a, const char *client, const char *user, const char *password,
                   char *session, char *csrf, int64_t *expires, int *retry_after);
 /* Validates a session id: 0 and user (>= 65), csrf (>= 80), *expires when

@@ -10,8 +10,9 @@
  * verdict, creates the session and replies. Each such login is an
  * auth_pending record that the router does not see; cancelling it
  * (oa_auth_free, oa_auth_set_loop) makes its callback free it and touch
- * nothing else, so a request the router answered itself on closing (503)
- * is never answered twice. */
+ * nothing else. The owner of the loop cancels before oa_http_close: the
+ * router answers kept requests 503 there, and the server frees them as
+ * soon as they are sent, before the work drains. */
 #include "auth_int.h"
 
 #include "log.h"

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "host.h"
 #include "loader.h"
+#include "scripts_cli.h"
 
 #ifndef OA_PLUGIN_INSTALL_DIR
 #define OA_PLUGIN_INSTALL_DIR "/usr/local/lib/openace/plugins"
@@ -41,6 +42,10 @@ static const char usage_text[] =
     "  token create USER NAME           make an API token for scripts (shown only once)\n"
     "  token list                       list API tokens\n"
     "  token revoke NAME                revoke an API token\n"
+    "  script run FILE.lua [MS]         run a Lua script once, for testing: against a scratch\n"
+    "                                   copy of the data (plugins loaded, not started), until\n"
+    "                                   it has no timers left or MS ms (default 5000) pass;\n"
+    "                                   exit 1 if it fails (the error and line are printed)\n"
     "\n"
     "Options:\n"
     "  --data DIR          data directory: SQLite database, plugin files, lock\n"
@@ -75,6 +80,7 @@ typedef struct cli {
     int build_tree;
     char data_buf[PATH_MAX];
     char plugins_buf[PATH_MAX];
+    char scripts_buf[PATH_MAX];
 } cli;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -142,6 +148,11 @@ static void find_defaults(cli *c)
         }
         c->plugins = c->plugins_buf;
     }
+#ifdef OA_SOURCE_DIR
+    if (c->build_tree) {
+        snprintf(c->scripts_buf, sizeof(c->scripts_buf), "%s/scripts/lua", OA_SOURCE_DIR);
+    }
+#endif
     if (c->data == NULL) {
         const char *env = getenv("OPENACE_DATA");
         const char *home = getenv("HOME");
@@ -273,6 +284,7 @@ static int open_host(cli *c, oa_host *h, int engine)
     opt.engine = engine;
     opt.http = engine ? OA_HTTP_LISTEN : OA_HTTP_OFF;
     opt.health_interval_ms = engine ? 10000 : 0;
+    opt.scripts_dir = c->scripts_buf[0] != '\0' ? c->scripts_buf : NULL;
     if (!dir_exists(c->plugins)) {
         if (c->plugins != c->plugins_buf) {
             fprintf(stderr, "openace: plugin directory %s does not exist\n", c->plugins);
@@ -613,6 +625,25 @@ static int cmd_config(cli *c, oa_host *h)
     return usage_error("%s", "use: config get PLUGIN [KEY] | config set PLUGIN KEY VALUE");
 }
 
+static int cmd_script(cli *c)
+{
+    char *end = NULL;
+    unsigned long ms = 0;
+
+    if (c->npos < 3 || c->npos > 4 || strcmp(c->pos[1], "run") != 0) {
+        return usage_error("%s", "use: script run FILE.lua [MS]");
+    }
+    if (c->npos == 4) {
+        errno = 0;
+        ms = strtoul(c->pos[3], &end, 10);
+        if (errno != 0 || end == c->pos[3] || *end != '\0' || ms < 1 || ms > 3600000) {
+            return usage_error("script run: MS must be a number from 1 to 3600000, not '%s'",
+                               c->pos[3]);
+        }
+    }
+    return oa_cli_script_run(c->data, c->plugins, c->pos[2], (unsigned)ms);
+}
+
 static int run_engine(cli *c)
 {
     oa_host h;
@@ -681,6 +712,8 @@ int oa_cli_main(int argc, char **argv)
         } else {
             rc = oa_cli_token(c.data, c.npos, c.pos);
         }
+    } else if (strcmp(c.pos[0], "script") == 0) {
+        rc = cmd_script(&c);
     } else {
         rc = usage_error("unknown command '%s'", c.pos[0]);
     }

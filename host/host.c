@@ -149,6 +149,7 @@ int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *
     h->data_dir = strdup(opt->data_dir);
     h->http_listen = strdup(opt->http_listen ? opt->http_listen : "127.0.0.1:6878");
     h->plugin_dir = opt->plugin_dir ? strdup(opt->plugin_dir) : NULL;
+    h->scripts_dir = opt->scripts_dir ? strdup(opt->scripts_dir) : NULL;
     snprintf(h->p2p_port, sizeof(h->p2p_port), "%d", opt->p2p_port > 0 ? opt->p2p_port : 8621);
     h->health_interval_ms = opt->health_interval_ms;
     h->persist_states = opt->engine;
@@ -245,6 +246,30 @@ static void on_health_timer(uv_timer_t *t)
     }
 }
 
+/* The Lua runtime and the stored scripts (engine only); a failure here is
+ * logged and leaves the engine running without scripts. */
+static void open_scripts(oa_host *h)
+{
+    int rc = oa_lua_new(h, NULL, NULL, &h->lua);
+    if (rc == 0) {
+        rc = oa_scripts_open(h, h->lua, h->scripts_dir, &h->scripts);
+    }
+    if (rc == 0 && h->http != NULL) {
+        rc = oa_admin_scripts_register(h, h->scripts);
+    }
+    if (rc != 0) {
+        oa_log_write(OA_LOG_ERROR, "host", "Lua scripts are off: %s", oa_strerror(rc));
+    }
+}
+
+static void close_scripts(oa_host *h)
+{
+    oa_scripts_close(h->scripts);
+    h->scripts = NULL;
+    oa_lua_free(h->lua);
+    h->lua = NULL;
+}
+
 int oa_host_run(oa_host *h)
 {
     char buf[256];
@@ -266,6 +291,9 @@ int oa_host_run(oa_host *h)
     }
     h->started_ms = uv_now(h->loop);
     running = oa_registry_start_all(h->reg);
+    if (h->persist_states) {
+        open_scripts(h);
+    }
     oa_log_write(OA_LOG_INFO, "host",
                  "openace %s (SDK %d.%d) running: %d plugin(s), data %s, http %s, p2p port %s",
                  OA_HOST_VERSION, OA_SDK_MAJOR, OA_SDK_MINOR, running, h->data_dir,
@@ -297,6 +325,8 @@ void oa_host_stop(oa_host *h)
         oa_host_publish(h, "host.stopping", NULL);
         oa_bus_flush(h->bus);
     }
+    /* Scripts end before plugins stop, so none reacts to the shutdown. */
+    close_scripts(h);
     if (h->reg != NULL) {
         oa_registry_stop_all(h->reg);
     }
@@ -361,9 +391,11 @@ int oa_host_close(oa_host *h)
     }
     free(h->data_dir);
     free(h->plugin_dir);
+    free(h->scripts_dir);
     free(h->http_listen);
     h->data_dir = NULL;
     h->plugin_dir = NULL;
+    h->scripts_dir = NULL;
     h->http_listen = NULL;
     h->loop = NULL;
     return rc;

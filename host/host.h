@@ -10,7 +10,9 @@
 #include "bus.h"
 #include "http.h"
 #include "log.h"
+#include "lua.h"
 #include "registry.h"
+#include "scripts.h"
 #include "store.h"
 
 #define OA_HOST_VERSION "0.1.0"
@@ -32,6 +34,7 @@ typedef struct oa_host_options {
     int engine;              /* this process runs plugins: lock the data dir,
                                 record live states, apply settings */
     oa_http_mode http;       /* OA_HTTP_OFF unless set */
+    const char *scripts_dir; /* example scripts imported at the first start (NULL: none) */
 } oa_host_options;
 
 typedef struct oa_host {
@@ -42,6 +45,9 @@ typedef struct oa_host {
     oa_registry *reg;
     oa_http *http; /* NULL with OA_HTTP_OFF */
     oa_auth *auth; /* NULL with OA_HTTP_OFF */
+    oa_lua *lua;          /* engine only, from oa_host_run to oa_host_stop */
+    oa_scripts *scripts;  /* engine only, likewise */
+    char *scripts_dir;
     oa_host_api api;
     char *data_dir;
     char *plugin_dir;

@@ -26,7 +26,6 @@
 /* Longest last_error and audit detail kept. */
 #define ERROR_KEEP 4000
 #define AUDIT_DETAIL_MAX 300
-#define LOG_CHUNK 64
 
 struct oa_scripts {
     struct oa_host *h;
@@ -617,55 +616,6 @@ int oa_scripts_get(oa_scripts *s, const char *name, oa_script_view *view)
         oa_script_view_free(view);
     }
     return rc;
-}
-
-size_t oa_scripts_log(const char *name, oa_log_line *out, size_t max)
-{
-    char tag[sizeof(((oa_log_line *)NULL)->tag)];
-    oa_log_line *chunk;
-    uint64_t after = 0;
-    size_t count = 0; /* lines matched so far */
-    size_t got;
-
-    if (max == 0 || name == NULL) {
-        return 0;
-    }
-    chunk = malloc(LOG_CHUNK * sizeof(*chunk));
-    if (chunk == NULL) {
-        return 0;
-    }
-    /* The log cuts long tags to its field; cut ours the same way. */
-    snprintf(tag, sizeof(tag), "lua:%s", name);
-    for (;;) {
-        got = oa_log_recent(after, chunk, LOG_CHUNK);
-        if (got == 0) {
-            break;
-        }
-        for (size_t i = 0; i < got; i++) {
-            after = chunk[i].seq;
-            if (strcmp(chunk[i].tag, tag) == 0) {
-                /* out works as a ring of the newest max lines. */
-                out[count % max] = chunk[i];
-                count++;
-            }
-        }
-    }
-    free(chunk);
-    if (count > max) {
-        /* Rotate so that the oldest kept line comes first. */
-        size_t start = count % max;
-        oa_log_line *tmp = malloc(max * sizeof(*tmp));
-        if (tmp == NULL) {
-            return 0;
-        }
-        for (size_t i = 0; i < max; i++) {
-            tmp[i] = out[(start + i) % max];
-        }
-        memcpy(out, tmp, max * sizeof(*tmp));
-        free(tmp);
-        count = max;
-    }
-    return count;
 }
 
 /* ---- changes -------------------------------------------------------------- */

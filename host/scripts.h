@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
 #include "lua.h"
 
 struct oa_host;
@@ -65,11 +64,6 @@ void oa_script_views_free(oa_script_view *views, size_t n);
  * view with oa_script_view_free. */
 int oa_scripts_get(oa_scripts *s, const char *name, oa_script_view *view);
 void oa_script_view_free(oa_script_view *view);
-
-/* The newest lines (at most max) the script logged, tag "lua:<name>" (the
- * tag is cut to the log's tag size like the runtime's), oldest first, from
- * the in-memory log ring. Returns how many were copied. */
-size_t oa_scripts_log(const char *name, oa_log_line *out, size_t max);
 
 /* Creates or replaces the source of a script. enabled is 1 or 0, or -1 to
  * keep the stored flag (a new script is enabled). An enabled script is

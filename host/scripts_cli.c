@@ -160,11 +160,20 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 
 /* ---- following the script ------------------------------------------------ */
 
+typedef struct timer_count {
+    const uv_handle_t *skip; /* our deadline */
+    size_t n;
+} timer_count;
+
+/* Counts the active, referenced timers other than our deadline: with no
+ * plugin started, those are the script's. */
 static void count_timer(uv_handle_t *hd, void *arg)
 {
-    if (uv_handle_get_type(hd) == UV_TIMER && uv_is_active(hd) && uv_has_ref(hd) &&
-        !uv_is_closing(hd)) {
-        (*(size_t *)arg)++;
+    timer_count *tc = arg;
+
+    if (hd != tc->skip && uv_handle_get_type(hd) == UV_TIMER && uv_is_active(hd) &&
+        uv_has_ref(hd) && !uv_is_closing(hd)) {
+        tc->n++;
     }
 }
 
@@ -206,7 +215,7 @@ static void on_watch(uv_timer_t *t)
 {
     run_state *r = t->data;
     oa_bus_stats bs;
-    size_t timers = 0;
+    timer_count tc = {(const uv_handle_t *)&r->deadline, 0};
 
     note_errors(r);
     if (r->disabled) {
@@ -214,9 +223,9 @@ static void on_watch(uv_timer_t *t)
         return;
     }
     oa_bus_get_stats(r->h->bus, &bs);
-    /* Our own two timers are unreferenced and so not counted. */
-    uv_walk(r->h->loop, count_timer, &timers);
-    if (bs.queued == 0 && timers == 0) {
+    /* The watch timer is unreferenced, the deadline skipped. */
+    uv_walk(r->h->loop, count_timer, &tc);
+    if (bs.queued == 0 && tc.n == 0) {
         finish(r);
     }
 }
@@ -251,8 +260,8 @@ static int follow(run_state *r, unsigned timeout_ms)
     r->timers_open = 2;
     uv_timer_start(&r->watch, on_watch, 0, WATCH_MS);
     uv_timer_start(&r->deadline, on_deadline, timeout_ms, 0);
+    /* The deadline stays referenced, so the loop always has it to wait for. */
     uv_unref((uv_handle_t *)&r->watch);
-    uv_unref((uv_handle_t *)&r->deadline);
     while (r->timers_open > 0) {
         uv_run(r->h->loop, UV_RUN_DEFAULT);
     }

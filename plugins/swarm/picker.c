@@ -1,107 +1,17 @@
-/* Piece picker: availability order, peers, block states and the pick passes.
- *
- * Availability order (after libtorrent's piece buckets, without its global
- * re-sorts): order[0, nlack) holds the pieces we lack sorted by availability,
- * in buckets; bucket a is order[bstart[a], bstart[a + 1]) and holds the pieces
- * that exactly a non-seed peers have (seeds are counted once, in nseeds,
- * because they shift every piece alike). A change of one piece's availability
- * by one moves it across a single bucket boundary in O(1); it then swaps with
- * a random member of its new bucket, which keeps every bucket a uniformly
- * random permutation, so ties are broken at random and a rarest-first walk
- * is a walk from order[0]. Pieces we have sit in order[nlack, npieces). */
-#include "picker.h"
+/* Piece picker, requests: lifecycle, our pieces, the streaming window, the
+ * pick passes, arrivals and hash results, over the block states of started
+ * pieces (see picker.h for the interface and picker_int.h for the shared
+ * state). Peers and the availability order the passes walk are kept in
+ * picker_avail.c. */
+#include "picker_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define BLK OA_PICKER_BLOCK_SIZE
-#define MAXH OA_PICKER_MAX_HOLDERS
-#define MAX_SLOTS 0xFFFFu
 #define MAX_FAST 64 /* allowed-fast pieces considered per pick */
-
-typedef struct pk_block {
-    uint64_t req_ms[MAXH];       /* when each holder was asked */
-    oa_picker_peer holder[MAXH]; /* peers with an outstanding request */
-    oa_picker_peer sender;       /* who delivered the data, once received */
-    uint8_t nreq;
-    uint8_t received;
-} pk_block;
-
-/* Download state of one started piece; freed when it is verified or fails. */
-typedef struct pk_dl {
-    uint32_t nblocks;
-    uint32_t nreceived;
-    uint32_t nunreq; /* blocks neither requested nor received */
-    int verifying;   /* every block received, waiting for the hash check */
-    pk_block b[];
-} pk_dl;
-
-typedef struct pk_peer {
-    uint8_t *bits;        /* owned; pieces it has, NULL until the first one */
-    uint64_t rate;        /* bytes per second we get from it */
-    uint32_t count;       /* pieces set in bits */
-    uint32_t interesting; /* pieces set in bits that we lack */
-    uint32_t outstanding; /* block requests it holds */
-    uint16_t gen;
-    uint8_t used;
-    uint8_t seed; /* has every piece; bits unused */
-} pk_peer;
-
-struct oa_picker {
-    oa_picker_config cfg;
-    uint64_t rng;
-    uint32_t npieces;
-    uint32_t last_len; /* bytes in the last piece */
-    uint32_t nhave;
-    uint32_t nlack;
-    uint32_t nseeds;
-    uint32_t *avail;  /* per piece: non-seed peers that have it */
-    uint32_t *order;  /* see the top of this file */
-    uint32_t *pos;    /* per piece: its index in order */
-    uint32_t *bstart; /* nbuckets + 1 used, room for every peer + 2 */
-    uint32_t nbuckets;
-    uint8_t *have;
-    pk_dl **dl;       /* per piece, owned; NULL when not started */
-    uint32_t *active; /* started pieces, oldest first */
-    uint32_t nactive;
-    uint32_t active_cap;
-    int64_t unreq; /* missing blocks some peer has, not requested */
-    pk_peer *peers;
-    uint32_t peer_cap;
-    int streaming;
-    oa_picker_stream st;
-    uint64_t st_ms;
-    uint32_t win_lo;
-    uint32_t win_hi;
-};
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers. */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s; /* xorshift64* */
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 2685821657736338717ULL;
-}
-
-static uint32_t rng_below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(((rng_next(s) >> 32) * (uint64_t)n) >> 32);
-}
-
-static uint32_t piece_len(const oa_picker *pk, uint32_t p)
-{
-    return p + 1 == pk->npieces ? pk->last_len : pk->cfg.piece_length;
-}
-
-static uint32_t piece_blocks(const oa_picker *pk, uint32_t p)
-{
-    return (piece_len(pk, p) + BLK - 1) / BLK;
-}
 
 static uint32_t block_len(const oa_picker *pk, uint32_t p, uint32_t bi)
 {
@@ -117,40 +27,9 @@ static int64_t block_index(const oa_picker *pk, uint32_t p, uint32_t offset)
     return offset / BLK;
 }
 
-static int bit_get(const uint8_t *bits, uint32_t i)
-{
-    return (bits[i >> 3] >> (7 - (i & 7))) & 1;
-}
-
-static pk_peer *peer_get(const oa_picker *pk, oa_picker_peer h)
-{
-    uint32_t slot = h & 0xFFFFu;
-    pk_peer *pr;
-
-    if (slot == 0 || slot > pk->peer_cap)
-        return NULL;
-    pr = &pk->peers[slot - 1];
-    if (!pr->used || pr->gen != (h >> 16))
-        return NULL;
-    return pr;
-}
-
-static int peer_has(const pk_peer *pr, uint32_t p)
-{
-    return pr->seed || (pr->bits != NULL && bit_get(pr->bits, p));
-}
-
 static int available(const oa_picker *pk, uint32_t p)
 {
     return pk->avail[p] > 0 || pk->nseeds > 0;
-}
-
-/* Blocks of piece p neither requested nor received. */
-static uint32_t unreq_of(const oa_picker *pk, uint32_t p)
-{
-    if (pk->have[p])
-        return 0;
-    return pk->dl[p] != NULL ? pk->dl[p]->nunreq : piece_blocks(pk, p);
 }
 
 static void unreq_delta(oa_picker *pk, uint32_t p, pk_dl *d, int delta)
@@ -158,96 +37,6 @@ static void unreq_delta(oa_picker *pk, uint32_t p, pk_dl *d, int delta)
     d->nunreq = (uint32_t)((int64_t)d->nunreq + delta);
     if (available(pk, p))
         pk->unreq += delta;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Availability order. */
-
-static void order_swap(oa_picker *pk, uint32_t i, uint32_t j)
-{
-    uint32_t a = pk->order[i];
-    uint32_t b = pk->order[j];
-
-    pk->order[i] = b;
-    pk->order[j] = a;
-    pk->pos[b] = i;
-    pk->pos[a] = j;
-}
-
-/* Swaps piece p with a random member of the bucket [lo, hi) it sits in. */
-static void order_mix(oa_picker *pk, uint32_t p, uint32_t lo, uint32_t hi)
-{
-    order_swap(pk, pk->pos[p], lo + rng_below(&pk->rng, hi - lo));
-}
-
-static void buckets_trim(oa_picker *pk)
-{
-    while (pk->nbuckets > 1 && pk->bstart[pk->nbuckets - 1] == pk->bstart[pk->nbuckets])
-        pk->nbuckets--;
-}
-
-static void avail_inc(oa_picker *pk, uint32_t p)
-{
-    uint32_t a = pk->avail[p];
-
-    if (!pk->have[p] && pk->nseeds == 0 && a == 0)
-        pk->unreq += unreq_of(pk, p);
-    pk->avail[p]++;
-    if (pk->have[p])
-        return;
-    if (a + 1 == pk->nbuckets) {
-        pk->bstart[pk->nbuckets + 1] = pk->bstart[pk->nbuckets];
-        pk->nbuckets++;
-    }
-    order_swap(pk, pk->pos[p], pk->bstart[a + 1] - 1);
-    pk->bstart[a + 1]--;
-    order_mix(pk, p, pk->bstart[a + 1], pk->bstart[a + 2]);
-}
-
-static void avail_dec(oa_picker *pk, uint32_t p)
-{
-    uint32_t a = pk->avail[p];
-
-    if (!pk->have[p] && pk->nseeds == 0 && a == 1)
-        pk->unreq -= unreq_of(pk, p);
-    pk->avail[p]--;
-    if (pk->have[p])
-        return;
-    order_swap(pk, pk->pos[p], pk->bstart[a]);
-    pk->bstart[a]++;
-    order_mix(pk, p, pk->bstart[a - 1], pk->bstart[a]);
-    buckets_trim(pk);
-}
-
-/* Moves piece p out of the sorted prefix, bucket by bucket. */
-static void order_remove(oa_picker *pk, uint32_t p)
-{
-    for (uint32_t b = pk->avail[p]; b < pk->nbuckets; b++) {
-        order_swap(pk, pk->pos[p], pk->bstart[b + 1] - 1);
-        pk->bstart[b + 1]--;
-    }
-    pk->nlack = pk->bstart[pk->nbuckets];
-    buckets_trim(pk);
-}
-
-/* Seeds make every piece available: blocks of pieces nobody else has
- * (bucket 0) enter or leave the unrequested count. */
-static void seeds_inc(oa_picker *pk)
-{
-    if (pk->nseeds == 0) {
-        for (uint32_t i = pk->bstart[0]; i < pk->bstart[1]; i++)
-            pk->unreq += unreq_of(pk, pk->order[i]);
-    }
-    pk->nseeds++;
-}
-
-static void seeds_dec(oa_picker *pk)
-{
-    pk->nseeds--;
-    if (pk->nseeds == 0) {
-        for (uint32_t i = pk->bstart[0]; i < pk->bstart[1]; i++)
-            pk->unreq -= unreq_of(pk, pk->order[i]);
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -380,19 +169,7 @@ int oa_picker_new(const oa_picker_config *cfg, oa_picker **out)
         oa_picker_free(pk);
         return OA_ENOMEM;
     }
-    for (uint32_t i = 0; i < pk->npieces; i++) {
-        uint32_t j = rng_below(&pk->rng, i + 1); /* inside-out Fisher-Yates */
-
-        if (j != i) {
-            pk->order[i] = pk->order[j];
-            pk->pos[pk->order[i]] = i;
-        }
-        pk->order[j] = i;
-        pk->pos[i] = j;
-    }
-    pk->nlack = pk->npieces;
-    pk->nbuckets = 1;
-    pk->bstart[1] = pk->npieces;
+    pk_order_init(pk);
     *out = pk;
     return 0;
 }
@@ -450,7 +227,7 @@ int oa_picker_we_have(oa_picker *pk, uint32_t piece)
         pk->unreq -= unreq_of(pk, piece);
     if (d != NULL)
         dl_free(pk, piece);
-    order_remove(pk, piece);
+    pk_order_remove(pk, piece);
     pk->have[piece] = 1;
     pk->nhave++;
     for (uint32_t i = 0; i < pk->peer_cap; i++) {
@@ -465,195 +242,6 @@ int oa_picker_we_have(oa_picker *pk, uint32_t piece)
 int oa_picker_have(const oa_picker *pk, uint32_t piece)
 {
     return piece < pk->npieces && pk->have[piece];
-}
-
-/* ------------------------------------------------------------------------ */
-/* Peers. */
-
-int oa_picker_peer_add(oa_picker *pk, oa_picker_peer *out)
-{
-    uint32_t slot = 0;
-    pk_peer *pr;
-
-    while (slot < pk->peer_cap && pk->peers[slot].used)
-        slot++;
-    if (slot == pk->peer_cap) {
-        uint32_t cap = pk->peer_cap ? pk->peer_cap * 2 : 8;
-        pk_peer *np;
-        uint32_t *nb;
-
-        if (pk->peer_cap >= MAX_SLOTS)
-            return OA_EOVERFLOW;
-        if (cap > MAX_SLOTS)
-            cap = MAX_SLOTS;
-        /* A bucket per possible availability: no later update can fail. */
-        nb = realloc(pk->bstart, ((size_t)cap + 2) * sizeof(*nb));
-        if (nb == NULL)
-            return OA_ENOMEM;
-        pk->bstart = nb;
-        np = realloc(pk->peers, cap * sizeof(*np));
-        if (np == NULL)
-            return OA_ENOMEM;
-        memset(np + pk->peer_cap, 0, (cap - pk->peer_cap) * sizeof(*np));
-        pk->peers = np;
-        pk->peer_cap = cap;
-    }
-    pr = &pk->peers[slot];
-    pr->gen++;
-    pr->used = 1;
-    pr->seed = 0;
-    pr->count = 0;
-    pr->interesting = 0;
-    pr->outstanding = 0;
-    pr->rate = 0;
-    *out = ((uint32_t)pr->gen << 16) | (slot + 1);
-    return 0;
-}
-
-/* Drops every piece the peer announced, seed or not. */
-static void peer_clear(oa_picker *pk, pk_peer *pr)
-{
-    if (pr->seed) {
-        pr->seed = 0;
-        seeds_dec(pk);
-    } else if (pr->bits != NULL && pr->count > 0) {
-        for (uint32_t p = 0; p < pk->npieces; p++) {
-            if (bit_get(pr->bits, p))
-                avail_dec(pk, p);
-        }
-        memset(pr->bits, 0, ((size_t)pk->npieces + 7) / 8);
-    }
-    pr->count = 0;
-    pr->interesting = 0;
-}
-
-static void peer_make_seed(oa_picker *pk, pk_peer *pr)
-{
-    peer_clear(pk, pr);
-    pr->seed = 1;
-    seeds_inc(pk);
-}
-
-static int peer_set(oa_picker *pk, pk_peer *pr, uint32_t p)
-{
-    if (pr->bits == NULL) {
-        pr->bits = calloc(((size_t)pk->npieces + 7) / 8, 1);
-        if (pr->bits == NULL)
-            return OA_ENOMEM;
-    }
-    pr->bits[p >> 3] |= (uint8_t)(0x80u >> (p & 7));
-    pr->count++;
-    if (!pk->have[p])
-        pr->interesting++;
-    avail_inc(pk, p);
-    return 0;
-}
-
-int oa_picker_peer_remove(oa_picker *pk, oa_picker_peer peer)
-{
-    pk_peer *pr = peer_get(pk, peer);
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    oa_picker_peer_drop_requests(pk, peer);
-    peer_clear(pk, pr);
-    free(pr->bits);
-    pr->bits = NULL;
-    pr->used = 0;
-    return 0;
-}
-
-int oa_picker_peer_have(oa_picker *pk, oa_picker_peer peer, uint32_t piece)
-{
-    pk_peer *pr = peer_get(pk, peer);
-    int rc;
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    if (piece >= pk->npieces)
-        return OA_EPROTO;
-    if (peer_has(pr, piece))
-        return 0;
-    rc = peer_set(pk, pr, piece);
-    if (rc == 0 && pr->count == pk->npieces)
-        peer_make_seed(pk, pr);
-    return rc;
-}
-
-int oa_picker_peer_bitfield(oa_picker *pk, oa_picker_peer peer, const uint8_t *bits,
-                            size_t len)
-{
-    pk_peer *pr = peer_get(pk, peer);
-    uint32_t spare = (8 - pk->npieces % 8) % 8;
-    uint32_t n = 0;
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    if (bits == NULL || len != ((size_t)pk->npieces + 7) / 8)
-        return OA_EPROTO;
-    if ((bits[len - 1] & ((1u << spare) - 1)) != 0)
-        return OA_EPROTO;
-    for (uint32_t p = 0; p < pk->npieces; p++)
-        n += (uint32_t)bit_get(bits, p);
-    if (n == pk->npieces) {
-        peer_make_seed(pk, pr);
-        return 0;
-    }
-    peer_clear(pk, pr);
-    for (uint32_t p = 0; p < pk->npieces; p++) {
-        if (bit_get(bits, p) && peer_set(pk, pr, p) != 0) {
-            peer_clear(pk, pr);
-            return OA_ENOMEM;
-        }
-    }
-    return 0;
-}
-
-int oa_picker_peer_have_all(oa_picker *pk, oa_picker_peer peer)
-{
-    pk_peer *pr = peer_get(pk, peer);
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    if (!pr->seed)
-        peer_make_seed(pk, pr);
-    return 0;
-}
-
-int oa_picker_peer_have_none(oa_picker *pk, oa_picker_peer peer)
-{
-    pk_peer *pr = peer_get(pk, peer);
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    peer_clear(pk, pr);
-    return 0;
-}
-
-int oa_picker_peer_set_rate(oa_picker *pk, oa_picker_peer peer, uint64_t bytes_per_s)
-{
-    pk_peer *pr = peer_get(pk, peer);
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    pr->rate = bytes_per_s;
-    return 0;
-}
-
-int oa_picker_peer_interesting(const oa_picker *pk, oa_picker_peer peer)
-{
-    const pk_peer *pr = peer_get(pk, peer);
-
-    if (pr == NULL)
-        return OA_ENOENT;
-    return pr->seed ? pk->nlack > 0 : pr->interesting > 0;
-}
-
-int oa_picker_peer_outstanding(const oa_picker *pk, oa_picker_peer peer)
-{
-    const pk_peer *pr = peer_get(pk, peer);
-
-    return pr != NULL ? (int)pr->outstanding : OA_ENOENT;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1074,11 +662,6 @@ int oa_picker_piece_verified(oa_picker *pk, uint32_t piece, int ok, oa_picker_pe
 
 /* ------------------------------------------------------------------------ */
 /* Inspection. */
-
-uint32_t oa_picker_availability(const oa_picker *pk, uint32_t piece)
-{
-    return piece < pk->npieces ? pk->avail[piece] + pk->nseeds : 0;
-}
 
 int oa_picker_block_state(const oa_picker *pk, uint32_t piece, uint32_t offset,
                           oa_picker_peer *holders, size_t cap, size_t *n_holders)

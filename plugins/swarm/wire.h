@@ -1,11 +1,12 @@
 /*
  * The BitTorrent peer wire (BEP 3, with BEP 5 port, BEP 6 fast extension and
- * BEP 10 extended messages): the 68-byte handshake, the length-prefixed
- * messages that follow it, and the bitfield of pieces a peer has.
+ * BEP 10 extended messages): the 68-byte handshake and the length-prefixed
+ * messages that follow it. The bitfield of pieces a peer has is its own
+ * type, in bitfield.h; the decoder checks bitfield messages with it.
  *
  * Pure and socket-free: bytes in, messages out, and back. Nothing here logs,
- * blocks or touches the loop. A decoder, buffer or bitfield is used by one
- * thread at a time; different ones may live on different threads.
+ * blocks or touches the loop. A decoder or buffer is used by one thread at a
+ * time; different ones may live on different threads.
  *
  * Decoding is incremental: hand oa_wire_decoder_next() whatever arrived from
  * the socket, cut anywhere, several messages at once or one byte at a time,
@@ -137,13 +138,6 @@ typedef struct oa_wire_buf {
     size_t cap;
 } oa_wire_buf;
 
-/* The pieces one side has: bit i is piece i, most significant bit of byte 0
- * first (BEP 3). The caller owns the struct; bits is owned by the bitfield
- * and released by oa_bitfield_free(). Spare bits past count stay zero. */
-typedef struct oa_bitfield {
-    uint8_t *bits;  /* oa_bitfield_bytes(count) bytes; NULL when count is 0 */
-    uint32_t count; /* pieces */
-} oa_bitfield;
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -191,9 +185,10 @@ void oa_wire_decoder_free(oa_wire_decoder *d);
 
 /* Sets the number of pieces, once the metadata is known (0: unknown again).
  * From then on piece indexes are checked against it and a bitfield must be
- * exactly oa_bitfield_bytes(pieces) long with its spare bits zero. Indexes
- * received before this call were not checked. Fails with OA_ERANGE when such
- * a bitfield would exceed the max_bitfield limit. */
+ * exactly oa_bitfield_bytes(pieces) long with its spare bits zero (see
+ * oa_bitfield_check() in bitfield.h). Indexes received before this call
+ * were not checked. Fails with OA_ERANGE when such a bitfield would exceed
+ * the max_bitfield limit. */
 int oa_wire_decoder_set_piece_count(oa_wire_decoder *d, uint32_t pieces);
 
 /* Sets which extensions were negotiated: call it after the handshakes with
@@ -257,48 +252,5 @@ int oa_wire_buf_put(oa_wire_buf *b, const oa_wire_msg *msg);
 
 /* Releases b's data and leaves it empty and reusable. */
 void oa_wire_buf_free(oa_wire_buf *b);
-
-/* ---- bitfield ---------------------------------------------------------- */
-
-/* Returns the bytes a bitfield of count pieces takes: ceil(count / 8). */
-size_t oa_bitfield_bytes(uint32_t count);
-
-/* Makes a bitfield of count pieces, none of them set. Fails with OA_ENOMEM.
- * Release it with oa_bitfield_free(). */
-int oa_bitfield_init(oa_bitfield *bf, uint32_t count);
-
-/* Releases bf's bits and leaves it with no pieces. Safe to call twice. */
-void oa_bitfield_free(oa_bitfield *bf);
-
-/* Sets or clears piece index. OA_ERANGE when index is not below count. */
-int oa_bitfield_set(oa_bitfield *bf, uint32_t index);
-int oa_bitfield_clear(oa_bitfield *bf, uint32_t index);
-
-/* Returns 1 when piece index is set, 0 when not or when index is out of
- * range. */
-int oa_bitfield_get(const oa_bitfield *bf, uint32_t index);
-
-/* Sets every piece (value nonzero, as after "have all") or none. */
-void oa_bitfield_fill(oa_bitfield *bf, int value);
-
-/* Returns how many pieces are set. */
-uint32_t oa_bitfield_count(const oa_bitfield *bf);
-
-/* Returns the first piece at or after from that is not set, or count when
- * every one from there on is. */
-uint32_t oa_bitfield_first_missing(const oa_bitfield *bf, uint32_t from);
-
-/* Returns the number of one bits in size raw bytes. */
-uint64_t oa_bitfield_popcount(const uint8_t *bits, size_t size);
-
-/* Checks raw bits received for count pieces: returns 0 when size is
- * oa_bitfield_bytes(count) and every spare bit after the last piece is zero,
- * OA_EPROTO when not (BEP 3: drop such a peer), OA_EINVAL for NULL bits with
- * size above 0. */
-int oa_bitfield_check(const uint8_t *bits, size_t size, uint32_t count);
-
-/* Replaces bf's pieces with raw bits received from a peer, after
- * oa_bitfield_check() against bf->count; bf is unchanged on failure. */
-int oa_bitfield_load(oa_bitfield *bf, const uint8_t *bits, size_t size);
 
 #endif

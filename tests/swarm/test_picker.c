@@ -1,9 +1,10 @@
 /* Unit tests for plugins/swarm/picker.c: rarest-first order with seeded
  * random tie-breaks, strict priority to started pieces, the streaming window
  * and its deadlines, duplicate requests for late blocks and in end-game,
- * cancels, hash failures, allowed-fast pieces while choked, availability
- * from every kind of announcement, and the bookkeeping under random
- * operations. Every test frees its picker, so ASan also checks for leaks. */
+ * cancels, hash failures, allowed-fast pieces while choked, and availability
+ * from every kind of announcement; the bookkeeping under random operations
+ * is in test_picker_random.c. Every test frees its picker, so ASan also
+ * checks for leaks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "picker.h"
+#include "picker_books.h"
 
 #define KB16 16384u
 
@@ -88,40 +90,6 @@ static unsigned holders(const oa_picker *pk, uint32_t piece, uint32_t offset,
     return (unsigned)n;
 }
 
-/* Recounts from the public view what the picker keeps incrementally: the
- * unrequested blocks of missing, available pieces, and each peer's
- * outstanding requests. */
-static void check_books(const oa_picker *pk, const oa_picker_peer *peers, size_t npeers)
-{
-    oa_picker_stats st;
-    uint64_t unreq = 0;
-    int count[64] = {0};
-
-    assert_true(npeers <= 64);
-    for (uint32_t p = 0; p < oa_picker_num_pieces(pk); p++) {
-        for (uint32_t off = 0; off < oa_picker_piece_size(pk, p); off += KB16) {
-            oa_picker_peer h[OA_PICKER_MAX_HOLDERS];
-            size_t nh = 0;
-            int s = oa_picker_block_state(pk, p, off, h, OA_PICKER_MAX_HOLDERS, &nh);
-
-            if (s == OA_PICKER_BLOCK_FREE && oa_picker_availability(pk, p) > 0)
-                unreq++;
-            for (size_t i = 0; i < nh; i++) {
-                size_t j = 0;
-
-                while (j < npeers && peers[j] != h[i])
-                    j++;
-                assert_true(j < npeers); /* no request held by a peer that left */
-                count[j]++;
-            }
-        }
-    }
-    oa_picker_get_stats(pk, &st);
-    assert_int_equal(st.unrequested, unreq);
-    for (size_t j = 0; j < npeers; j++)
-        assert_int_equal(oa_picker_peer_outstanding(pk, peers[j]), count[j]);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Geometry and arguments. */
 
@@ -188,6 +156,7 @@ static void test_bad_handles_and_messages(void **state)
     assert_int_equal(oa_picker_peer_bitfield(pk, a, bits, 2), OA_EPROTO); /* too long */
     bits[0] = 0xF8;                                                        /* spare bit set */
     assert_int_equal(oa_picker_peer_bitfield(pk, a, bits, 1), OA_EPROTO);
+    assert_int_equal(oa_picker_peer_bitfield(pk, a, NULL, 1), OA_EPROTO); /* not EINVAL */
     assert_int_equal(oa_picker_availability(pk, 0), 0);
     assert_int_equal(oa_picker_request_cancelled(pk, a, 0, 0), OA_ENOENT);
 
@@ -342,7 +311,7 @@ static void test_started_pieces_first(void **state)
     assert_int_equal(r[1].offset, 3 * KB16);
     assert_int_equal(r[2].piece, 1);
     assert_int_equal(r[2].offset, 0);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
     oa_picker_free(pk);
 }
 
@@ -486,7 +455,7 @@ static void test_stream_duplicates_late_blocks_to_faster_peer(void **state)
     /* At most one duplicate: an even faster peer gets nothing more. */
     oa_picker_peer_set_rate(pk, slower, 1000000);
     assert_int_equal(pick(pk, slower, 5000, r, 4), 0);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
 
     /* The fast copy lands: cancel the slow one; the slow copy is then waste. */
     deliver(pk, fast, 0, 0, &a);
@@ -499,7 +468,7 @@ static void test_stream_duplicates_late_blocks_to_faster_peer(void **state)
     deliver(pk, slow, 0, 0, &a);
     assert_false(a.wanted);
     assert_false(a.expected);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
     oa_picker_free(pk);
 }
 
@@ -552,7 +521,7 @@ static void test_endgame_duplicates_and_cancels(void **state)
      * at the limit and c gets nothing. */
     assert_int_equal(pick(pk, a, 0, r, 8), 1);
     assert_int_equal(pick(pk, c, 0, r, 8), 0);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
 
     /* The first copy wins and the other holder is told to cancel. */
     deliver(pk, b, 0, 0, &arr);
@@ -565,7 +534,7 @@ static void test_endgame_duplicates_and_cancels(void **state)
     assert_int_equal(oa_picker_peer_outstanding(pk, b), 3);
     deliver(pk, a, 0, 0, &arr);
     assert_false(arr.wanted);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
     oa_picker_free(pk);
 }
 
@@ -584,14 +553,14 @@ static void test_endgame_ignores_unavailable_pieces(void **state)
     oa_picker_get_stats(pk, &st);
     assert_true(st.endgame);
     assert_int_equal(pick(pk, b, 0, r, 8), 2);
-    check_books(pk, all, 2);
+    oa_test_check_books(pk, all, 2);
     assert_int_equal(oa_picker_peer_have(pk, b, 2), 0);
     oa_picker_get_stats(pk, &st);
     assert_false(st.endgame);
     assert_int_equal(st.unrequested, 1);
     assert_int_equal(pick(pk, b, 0, r, 8), 1);
     assert_int_equal(r[0].piece, 2);
-    check_books(pk, all, 2);
+    oa_test_check_books(pk, all, 2);
     oa_picker_free(pk);
 }
 
@@ -635,7 +604,7 @@ static void test_hash_failure_resets_and_names_senders(void **state)
     assert_int_equal(st.unrequested, 4);
     assert_int_equal(st.active, 0);
     assert_int_equal(oa_picker_piece_verified(pk, 0, 0, who, 4, &n), OA_ESTATE);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
 
     /* Downloaded again from c alone, it passes and names c. */
     assert_int_equal(pick(pk, c, 0, r, 4), 4);
@@ -652,7 +621,7 @@ static void test_hash_failure_resets_and_names_senders(void **state)
     oa_picker_get_stats(pk, &st);
     assert_int_equal(st.have, 1);
     assert_int_equal(st.unrequested, 0);
-    check_books(pk, all, 3);
+    oa_test_check_books(pk, all, 3);
     oa_picker_free(pk);
 }
 
@@ -670,7 +639,7 @@ static void test_unrequested_block_is_accepted(void **state)
     assert_true(arr.piece_complete);
     oa_picker_get_stats(pk, &st);
     assert_int_equal(st.unrequested, 2);
-    check_books(pk, &a, 1);
+    oa_test_check_books(pk, &a, 1);
     oa_picker_free(pk);
 }
 
@@ -703,12 +672,12 @@ static void test_allowed_fast_while_choked(void **state)
     assert_int_equal(oa_picker_pick(pk, a, &ask, 0, r, 6, &n), 0);
     assert_int_equal(n, 2);
     assert_true(r[0].piece != 1 && r[0].piece != 3 && r[0].piece < 4);
-    check_books(pk, &a, 1);
+    oa_test_check_books(pk, &a, 1);
 
     /* It chokes us without the fast extension: its requests are dropped. */
     assert_int_equal(oa_picker_peer_drop_requests(pk, a), 4);
     assert_int_equal(oa_picker_peer_outstanding(pk, a), 0);
-    check_books(pk, &a, 1);
+    oa_test_check_books(pk, &a, 1);
     oa_picker_free(pk);
 }
 
@@ -761,7 +730,7 @@ static void test_cancel_and_reject_free_the_block(void **state)
     assert_int_equal(oa_picker_block_state(pk, 0, 0, NULL, 0, NULL), OA_PICKER_BLOCK_FREE);
     assert_int_equal(pick(pk, b, 0, r, 1), 1);
     assert_int_equal(oa_picker_peer_outstanding(pk, b), 1);
-    check_books(pk, all, 2);
+    oa_test_check_books(pk, all, 2);
     oa_picker_free(pk);
 }
 
@@ -814,7 +783,7 @@ static void test_have_all_have_none_and_peer_gone(void **state)
     assert_int_equal(oa_picker_availability(pk, 1), 1);
     all[0] = b;
     all[1] = c;
-    check_books(pk, all, 2);
+    oa_test_check_books(pk, all, 2);
     assert_int_equal(pick(pk, c, 0, r, 5), 1);
     assert_int_equal(r[0].piece, 1);
     oa_picker_free(pk);
@@ -841,118 +810,8 @@ static void test_we_have_from_resume(void **state)
     oa_picker_get_stats(pk, &st);
     assert_int_equal(st.have, 2);
     assert_int_equal(st.unrequested, 0); /* piece 0: nobody has it */
-    check_books(pk, &a, 1);
+    oa_test_check_books(pk, &a, 1);
     oa_picker_free(pk);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Random operations keep the books straight. */
-
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
-
-typedef struct run_counts {
-    int completes;
-    int failures;
-    int endgame_steps;
-    int cancels;
-} run_counts;
-
-/* One run of random announcements, picks, cancels, arrivals and hash
- * results against a fresh picker, checking the books after every step. */
-static void random_run(uint64_t seed, int steps, run_counts *rc)
-{
-    oa_picker *pk = mk(23 * 3 * KB16 + 700, 3 * KB16, seed, 2); /* 24 pieces, last short */
-    oa_picker_peer peers[12];
-    size_t np = 0;
-    uint64_t s = seed * 7919;
-    uint64_t now = 0;
-
-    for (int step = 0; step < steps; step++) {
-        uint64_t op = lcg(&s) % 100;
-        oa_picker_peer p = np > 0 ? peers[lcg(&s) % np] : 0;
-        uint32_t piece = (uint32_t)(lcg(&s) % 24);
-        uint32_t off = (uint32_t)(lcg(&s) % 3) * KB16;
-        oa_picker_request r[8];
-        oa_picker_arrival a;
-        oa_picker_stats st;
-        size_t n;
-
-        now += lcg(&s) % 50;
-        if (off >= oa_picker_piece_size(pk, piece))
-            off = 0;
-        if (op < 5 && np < 12) {
-            assert_int_equal(oa_picker_peer_add(pk, &peers[np]), 0);
-            np++;
-        } else if (op < 8 && np > 0) {
-            size_t i = lcg(&s) % np;
-
-            assert_int_equal(oa_picker_peer_remove(pk, peers[i]), 0);
-            peers[i] = peers[--np];
-        } else if (op < 30 && np > 0) {
-            assert_int_equal(oa_picker_peer_have(pk, p, piece), 0);
-        } else if (op < 32 && np > 0) {
-            assert_int_equal(op == 30 ? oa_picker_peer_have_all(pk, p)
-                                      : oa_picker_peer_have_none(pk, p),
-                             0);
-        } else if (op < 55 && np > 0) {
-            assert_int_equal(oa_picker_pick(pk, p, NULL, now, r, lcg(&s) % 8, &n), 0);
-        } else if (op < 60 && np > 0) {
-            oa_picker_request_cancelled(pk, p, piece, off);
-        } else if (op < 62 && np > 0) {
-            assert_true(oa_picker_peer_drop_requests(pk, p) >= 0);
-        } else if (op < 85 && np > 0) {
-            uint32_t len = oa_picker_piece_size(pk, piece) - off;
-
-            assert_int_equal(oa_picker_block_received(pk, p, piece, off,
-                                                      len > KB16 ? KB16 : len, &a),
-                             0);
-            rc->cancels += a.n_cancel > 0;
-            if (a.piece_complete) {
-                oa_picker_peer who[4];
-                size_t nw;
-                int ok = lcg(&s) % 3 != 0;
-
-                assert_int_equal(oa_picker_piece_verified(pk, piece, ok, who, 4, &nw), 0);
-                assert_true(nw >= 1);
-                rc->completes++;
-                rc->failures += !ok;
-            }
-        } else if (op < 87) {
-            oa_picker_stream sm = {0};
-
-            sm.playhead = lcg(&s) % (23 * 3 * KB16);
-            sm.window_pieces = (uint32_t)(lcg(&s) % 5);
-            sm.bitrate = lcg(&s) % 100000;
-            sm.fallback = (int)(lcg(&s) % 2);
-            assert_int_equal(oa_picker_set_stream(pk, &sm, now), 0);
-        } else if (op < 88) {
-            oa_picker_clear_stream(pk);
-        } else if (np > 0) {
-            oa_picker_peer_set_rate(pk, p, lcg(&s) % 1000);
-        }
-        check_books(pk, peers, np);
-        oa_picker_get_stats(pk, &st);
-        rc->endgame_steps += st.endgame;
-    }
-    oa_picker_free(pk);
-}
-
-static void test_random_operations_keep_books(void **state)
-{
-    run_counts rc = {0};
-    (void)state;
-
-    for (uint64_t seed = 21; seed < 24; seed++)
-        random_run(seed, 3000, &rc);
-    /* The runs reached the paths they are meant to check. */
-    assert_true(rc.completes >= 30);
-    assert_true(rc.failures >= 5);
-    assert_true(rc.endgame_steps >= 100);
-    assert_true(rc.cancels >= 10);
 }
 
 int main(void)
@@ -977,7 +836,6 @@ int main(void)
         cmocka_unit_test(test_cancel_and_reject_free_the_block),
         cmocka_unit_test(test_have_all_have_none_and_peer_gone),
         cmocka_unit_test(test_we_have_from_resume),
-        cmocka_unit_test(test_random_operations_keep_books),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,10 +131,13 @@ static uint64_t log_last(void)
     uint64_t last = 0;
     size_t got;
 
-    while ((got = oa_log_recent(last, chunk, 64)) > 0) {
+    for (;;) {
+        got = oa_log_recent(last, chunk, 64);
+        if (got == 0) {
+            return last;
+        }
         last = chunk[got - 1].seq;
     }
-    return last;
 }
 
 static int setup(void **state)
@@ -210,14 +213,24 @@ typedef struct log_want {
 static int log_count(fx *f, const char *script, const char *text)
 {
     oa_log_line *lines = calloc(NLOG, sizeof(*lines));
-    size_t n = oa_scripts_log(script, lines, NLOG);
+    uint64_t after = f->log_mark;
+    char tag[sizeof(lines[0].tag)];
     int hits = 0;
+    size_t n;
 
     assert_non_null(lines);
-    for (size_t i = 0; i < n; i++) {
-        if (lines[i].seq > f->log_mark && strstr(lines[i].msg, text) != NULL) {
-            hits++;
+    snprintf(tag, sizeof(tag), "lua:%s", script);
+    for (;;) {
+        n = oa_log_recent(after, lines, NLOG);
+        if (n == 0) {
+            break;
         }
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(lines[i].tag, tag) == 0 && strstr(lines[i].msg, text) != NULL) {
+                hits++;
+            }
+        }
+        after = lines[n - 1].seq;
     }
     free(lines);
     return hits;
