@@ -25,11 +25,13 @@
  *
  * Only the subscriber under test is on "bench.*" during a run. The loop
  * thread publishes a batch of B events (default C; oa_bus_publish validates
- * the JSON), then runs the loop until the bus has delivered it, and so on; the
- * run is timed with uv_hrtime, the time spent delivering (inside uv_run)
- * is also timed alone, and the loop thread's CPU time over the run is taken
- * too (CLOCK_THREAD_CPUTIME_ID), which a busy machine disturbs less. A round of W events (default N/10) per kind
- * comes first, untimed and not printed, to warm caches and the allocator.
+ * the JSON), then runs the loop until the bus has delivered it, and so on.
+ * The run is timed with uv_hrtime, the time spent delivering (inside
+ * uv_run) is also timed alone, and the loop thread's CPU time over the run
+ * is taken too (CLOCK_THREAD_CPUTIME_ID), which a busy machine disturbs
+ * less. A round of W events (default N/10) per kind comes first, untimed
+ * and not printed, to warm caches and the allocator. A --batch above
+ * --capacity makes the bus drop events, which shows the check below at work.
  *
  * A run fails, and the program exits 1, when the bus dropped or refused an
  * event, or when the subscriber's sum is not N (the Lua script reports its
