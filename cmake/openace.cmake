@@ -25,5 +25,7 @@ function(oa_add_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_link_libraries(${name} PRIVATE PkgConfig::CMOCKA ${T_LIBS})
   add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "OA_TEST_PLUGIN_DIR=${CMAKE_BINARY_DIR}/tests/plugins;OA_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  # A hung test fails after 5 minutes instead of eating the CI budget.
+  set_tests_properties(${name} PROPERTIES TIMEOUT 300
+    ENVIRONMENT "OA_TEST_PLUGIN_DIR=${CMAKE_BINARY_DIR}/tests/plugins;OA_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endfunction()

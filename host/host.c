@@ -98,6 +98,8 @@ static int open_http(oa_host *h, const char *listen, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up authentication: %s", oa_strerror(rc));
         return rc;
     }
+    /* Password hashing for logins runs on worker threads. */
+    oa_auth_set_loop(h->auth, h->loop);
     oa_http_set_auth(h->http, oa_auth_http_check, h->auth);
     rc = oa_auth_ensure_admin(h->auth, password, sizeof(password));
     if (rc == 1) {
@@ -359,6 +361,8 @@ int oa_host_close(oa_host *h)
     if (h->loop != NULL) {
         oa_host_stop(h);
         if (h->http != NULL) {
+            /* Cancel logins in flight first; the router answers them 503. */
+            oa_auth_set_loop(h->auth, NULL);
             oa_http_close(h->http);
             h->http = NULL;
         }

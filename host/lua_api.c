@@ -1,24 +1,15 @@
-/* The `oa` table scripts use (docs/lua.md), and the conversion between Lua
- * values and JSON.
+/* The `oa` table scripts use (docs/lua.md). Values cross to and from JSON
+ * through lua_json.c.
  *
  * Rule for C resources: Lua may raise (argument errors, out of memory) at
  * almost any API call, and a raise skips the rest of the C function. So a
  * function here either finishes with what it allocated before calling
  * anything that may raise, or hands it to a protected helper
- * (push_json_owned, push_string_owned) that releases it before re-raising.
- *
- * JSON from Lua: booleans, numbers (integers stay integers; NaN and
- * infinities are refused), UTF-8 strings, and tables: an array when its
- * keys are exactly 1..n (n >= 1), an object otherwise (the empty table is
- * {}; integer keys become decimal text). Functions, userdata, threads,
- * other key types, cycles and nesting deeper than 64 are refused with an
- * error naming the place. JSON to Lua: objects and arrays become tables,
- * null becomes nil (so the key is absent). */
+ * (oa_lua_push_json, push_string_owned) that releases it before
+ * re-raising. */
 #include "lua_int.h"
 
 #include <jansson.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +19,6 @@
 #define AFTER_MIN_MS 1
 #define EVERY_MIN_MS 10
 #define TIMER_MAX_MS 1e12
-#define ENC_DEPTH_MAX 64
 #define STORE_KEY_MAX 128
 #define STORE_VALUE_MAX (64 * 1024)
 #define TIMER_MT "oa.timer"
@@ -54,307 +44,7 @@ static oa_host *host_of(lua_State *L)
     return oa_lua_script_of(L)->rt->host;
 }
 
-/* ---- Lua to JSON ---------------------------------------------------------- */
-
-typedef struct enc {
-    const void *tables[ENC_DEPTH_MAX]; /* the tables being converted, outermost first */
-    int depth;
-    char path[160];
-    size_t plen;
-    char err[320];
-} enc;
-
-static void enc_fail(enc *e, const char *fmt, ...) OA_PRINTF(2, 3);
-
-static void enc_fail(enc *e, const char *fmt, ...)
-{
-    va_list ap;
-    size_t n;
-
-    if (e->err[0] != '\0') {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(e->err, sizeof(e->err), fmt, ap);
-    va_end(ap);
-    n = strlen(e->err);
-    if (e->plen > 0 && n < sizeof(e->err)) {
-        snprintf(e->err + n, sizeof(e->err) - n, " (at %s)", e->path);
-    }
-}
-
-/* Appends a path segment; returns the length to restore afterwards. */
-static size_t enc_push_path(enc *e, const char *key, lua_Integer index)
-{
-    size_t old = e->plen;
-    int n;
-
-    if (e->plen >= sizeof(e->path) - 1) {
-        return old;
-    }
-    if (key != NULL) {
-        n = snprintf(e->path + e->plen, sizeof(e->path) - e->plen, "%s%s",
-                     e->plen > 0 ? "." : "", key);
-    } else {
-        n = snprintf(e->path + e->plen, sizeof(e->path) - e->plen, "[%lld]", (long long)index);
-    }
-    e->plen += (size_t)n;
-    if (e->plen >= sizeof(e->path)) {
-        e->plen = sizeof(e->path) - 1;
-    }
-    return old;
-}
-
-static void enc_pop_path(enc *e, size_t old)
-{
-    e->plen = old;
-    e->path[old] = '\0';
-}
-
-static json_t *enc_value(lua_State *L, int idx, enc *e);
-
-/* 1..n with n >= 1 and nothing else: an array of n. Otherwise 0. */
-static lua_Integer array_length(lua_State *L, int idx)
-{
-    lua_Integer count = 0;
-    lua_Integer max = 0;
-    int array = 1;
-
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        count++;
-        if (lua_type(L, -2) == LUA_TNUMBER && lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
-            if (lua_tointeger(L, -2) > max) {
-                max = lua_tointeger(L, -2);
-            }
-        } else {
-            array = 0;
-        }
-        lua_pop(L, 1);
-    }
-    return array && count > 0 && max == count ? count : 0;
-}
-
-static json_t *enc_array(lua_State *L, int idx, lua_Integer n, enc *e)
-{
-    json_t *out = json_array();
-
-    for (lua_Integer i = 1; out != NULL && i <= n; i++) {
-        size_t mark = enc_push_path(e, NULL, i);
-        json_t *v;
-        lua_rawgeti(L, idx, i);
-        v = enc_value(L, lua_gettop(L), e);
-        lua_pop(L, 1);
-        enc_pop_path(e, mark);
-        if (v == NULL || json_array_append_new(out, v) != 0) {
-            json_decref(out);
-            out = NULL;
-        }
-    }
-    return out;
-}
-
-static json_t *enc_object(lua_State *L, int idx, enc *e)
-{
-    json_t *out = json_object();
-    char num[32];
-
-    lua_pushnil(L);
-    while (out != NULL && lua_next(L, idx) != 0) {
-        const char *key;
-        size_t klen;
-        size_t mark;
-        json_t *v;
-
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            key = lua_tolstring(L, -2, &klen);
-        } else if (lua_type(L, -2) == LUA_TNUMBER && lua_isinteger(L, -2)) {
-            snprintf(num, sizeof(num), "%lld", (long long)lua_tointeger(L, -2));
-            key = num;
-            klen = strlen(num);
-        } else {
-            enc_fail(e, "a table key of type %s cannot become a JSON object key",
-                     luaL_typename(L, -2));
-            lua_pop(L, 2);
-            json_decref(out);
-            return NULL;
-        }
-        mark = enc_push_path(e, key, 0);
-        v = enc_value(L, lua_gettop(L), e);
-        if (v != NULL && json_object_setn_new(out, key, klen, v) != 0) {
-            enc_fail(e, "a table key that is not valid UTF-8 cannot become JSON");
-            v = NULL;
-        }
-        enc_pop_path(e, mark);
-        lua_pop(L, 1);
-        if (v == NULL) {
-            lua_pop(L, 1);
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-static json_t *enc_table(lua_State *L, int idx, enc *e)
-{
-    const void *p = lua_topointer(L, idx);
-    lua_Integer n;
-    json_t *out;
-
-    for (int i = 0; i < e->depth; i++) {
-        if (e->tables[i] == p) {
-            enc_fail(e, "a table that contains itself (a cycle) cannot become JSON");
-            return NULL;
-        }
-    }
-    if (e->depth >= ENC_DEPTH_MAX) {
-        enc_fail(e, "tables nested deeper than %d levels cannot become JSON", ENC_DEPTH_MAX);
-        return NULL;
-    }
-    if (!lua_checkstack(L, 4)) {
-        enc_fail(e, "out of stack space");
-        return NULL;
-    }
-    e->tables[e->depth] = p;
-    e->depth++;
-    n = array_length(L, idx);
-    out = n > 0 ? enc_array(L, idx, n, e) : enc_object(L, idx, e);
-    e->depth--;
-    if (out == NULL) {
-        enc_fail(e, "out of memory");
-    }
-    return out;
-}
-
-static json_t *enc_value(lua_State *L, int idx, enc *e)
-{
-    json_t *v = NULL;
-    size_t len;
-    const char *str;
-    double d;
-
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        return json_null();
-    case LUA_TBOOLEAN:
-        return json_boolean(lua_toboolean(L, idx));
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            return json_integer((json_int_t)lua_tointeger(L, idx));
-        }
-        d = (double)lua_tonumber(L, idx);
-        if (!isfinite(d)) {
-            enc_fail(e, "NaN and infinite numbers cannot become JSON");
-            return NULL;
-        }
-        return json_real(d);
-    case LUA_TSTRING:
-        str = lua_tolstring(L, idx, &len);
-        v = json_stringn(str, len);
-        if (v == NULL) {
-            enc_fail(e, "a string that is not valid UTF-8 cannot become JSON");
-        }
-        return v;
-    case LUA_TTABLE:
-        return enc_table(L, idx, e);
-    default:
-        enc_fail(e, "a %s value cannot become JSON", luaL_typename(L, idx));
-        return NULL;
-    }
-}
-
-/* The JSON form of the value at idx, or NULL with a sentence in err. Never
- * raises and leaves the stack as it found it. */
-static json_t *lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
-{
-    enc e;
-    int top = lua_gettop(L);
-    json_t *v;
-
-    memset(&e, 0, sizeof(e));
-    v = enc_value(L, lua_absindex(L, idx), &e);
-    lua_settop(L, top);
-    if (v == NULL) {
-        snprintf(err, errlen, "%s", e.err[0] != '\0' ? e.err : "cannot convert the value to JSON");
-    }
-    return v;
-}
-
-/* ---- JSON to Lua ---------------------------------------------------------- */
-
-/* Pushes the Lua form of v. May raise. */
-static void push_json(lua_State *L, json_t *v)
-{
-    const char *key;
-    size_t key_len;
-    json_t *item;
-    size_t i;
-
-    luaL_checkstack(L, 3, "JSON nested too deeply");
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        lua_createtable(L, 0, (int)json_object_size(v));
-        json_object_keylen_foreach(v, key, key_len, item)
-        {
-            lua_pushlstring(L, key, key_len);
-            push_json(L, item);
-            lua_rawset(L, -3);
-        }
-        break;
-    case JSON_ARRAY:
-        lua_createtable(L, (int)json_array_size(v), 0);
-        json_array_foreach(v, i, item)
-        {
-            push_json(L, item);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, (lua_Number)json_real_value(v));
-        break;
-    case JSON_TRUE:
-        lua_pushboolean(L, 1);
-        break;
-    case JSON_FALSE:
-        lua_pushboolean(L, 0);
-        break;
-    default:
-        lua_pushnil(L);
-        break;
-    }
-}
-
-static int push_json_tramp(lua_State *L)
-{
-    push_json(L, lua_touserdata(L, 1));
-    return 1;
-}
-
-/* Pushes the Lua form of v and releases v; if the conversion raises (out of
- * memory, or the budget), v is released first and the error re-raised. */
-static void push_json_owned(lua_State *L, json_t *v)
-{
-    int status;
-
-    if (!lua_checkstack(L, 3)) {
-        json_decref(v);
-        luaL_error(L, "out of stack space");
-    }
-    lua_pushcfunction(L, push_json_tramp);
-    lua_pushlightuserdata(L, v);
-    status = lua_pcall(L, 1, 1, 0);
-    json_decref(v);
-    if (status != LUA_OK) {
-        lua_error(L);
-    }
-}
+/* ---- helpers -------------------------------------------------------------- */
 
 static int push_string_tramp(lua_State *L)
 {
@@ -408,7 +98,7 @@ static int event_tramp(lua_State *L)
     if (v == NULL) {
         lua_newtable(L);
     } else {
-        push_json_owned(L, v);
+        oa_lua_push_json(L, v);
     }
     lua_call(L, 2, 0);
     return 0;
@@ -521,7 +211,7 @@ static int l_emit(lua_State *L)
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
     }
-    v = lua_isnoneornil(L, 2) ? json_object() : lua_to_json(L, 2, err, sizeof(err));
+    v = lua_isnoneornil(L, 2) ? json_object() : oa_lua_to_json(L, 2, err, sizeof(err));
     if (v == NULL) {
         return luaL_error(L, "oa.emit: %s", err);
     }
@@ -798,7 +488,7 @@ static int l_call(lua_State *L)
 
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        v = lua_to_json(L, 3, err, sizeof(err));
+        v = oa_lua_to_json(L, 3, err, sizeof(err));
         if (v == NULL) {
             return luaL_error(L, "oa.call: %s", err);
         }
@@ -833,7 +523,7 @@ static int l_call(lua_State *L)
         lua_pushfstring(L, "plugin '%s' returned a result that is not JSON", plugin);
         return 2;
     }
-    push_json_owned(L, v);
+    oa_lua_push_json(L, v);
     return 1;
 }
 
@@ -943,7 +633,7 @@ static int l_store_get(lua_State *L)
     if (v == NULL) {
         return fail(L, "the stored value is not JSON");
     }
-    push_json_owned(L, v);
+    oa_lua_push_json(L, v);
     return 1;
 }
 
@@ -966,7 +656,7 @@ static int l_store_set(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    v = lua_to_json(L, 2, err, sizeof(err));
+    v = oa_lua_to_json(L, 2, err, sizeof(err));
     if (v == NULL) {
         return luaL_error(L, "oa.store.set: %s", err);
     }

@@ -1,19 +1,19 @@
-/* Internal to the Lua runtime, shared by lua.c (states, sandbox, budget,
- * calls, load and failure policy) and lua_api.c (the `oa` table and the
- * conversion between Lua values and JSON). Loop thread only.
+/* Internal to the Lua runtime, shared by its files. Loop thread only.
+ *   lua.c          states, memory cap, time budget, protected calls, load
+ *                  and failure policy
+ *   lua_sandbox.c  the libraries a script gets (safe subset, bounded
+ *                  wrappers, require)
+ *   lua_pattern.c  string.find, match, gmatch and gsub under the budget
+ *   lua_api.c      the `oa` table
+ *   lua_json.c     the conversion between Lua values and JSON
  *
  * The Lua headers are included as <lauxlib.h> and <lualib.h>, which bring
  * Lua's own "lua.h" from their directory: host/lua.h shadows <lua.h> on
- * the include path.
- *
- * Known gap in the time budget: the count hook only runs between Lua
- * instructions, and Lua's pattern matcher (string.find, match, gmatch,
- * gsub with a pattern) backtracks in C, so a pattern such as ".-.-b" on a
- * long subject can hold the loop far past the budget. Closing it needs a
- * copy of the matcher that checks the deadline (host/lua_pattern.c). */
+ * the include path. */
 #ifndef OA_HOST_LUA_INT_H
 #define OA_HOST_LUA_INT_H
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stddef.h>
@@ -87,6 +87,39 @@ oa_lua_script *oa_lua_script_of(lua_State *L);
  * afterwards), or OA_ESTATE when the script is closed or already inside a
  * call, in which case nothing ran and s is untouched. */
 int oa_lua_invoke(oa_lua_script *s, lua_CFunction fn, void *ud);
+
+/* Nonzero when the current call into the script that owns L has run past
+ * its time budget, or was already stopped. For C code that loops where the
+ * count hook cannot reach (lua_pattern.c); cheap enough to call every few
+ * thousand steps. */
+int oa_lua_budget_over(lua_State *L);
+
+/* Stops the current call of the script that owns L as the count hook does:
+ * the call is marked killed, so every pcall in the script re-raises, and
+ * the budget error ("name:line: stopped: the call ran longer than its N ms
+ * time budget", the line of the innermost Lua function) is raised. Never
+ * returns. */
+int oa_lua_budget_stop(lua_State *L);
+
+/* Opens the libraries of a script's state (lua_sandbox.c) and then the
+ * `oa` table; a lua_CFunction run protected, whose only argument is the
+ * script as a light userdata. */
+int oa_lua_sandbox_open(lua_State *L);
+
+/* Replaces find, match, gmatch and gsub in the global string table (which
+ * string methods also reach) with the budgeted ones of lua_pattern.c. May
+ * raise on out-of-memory. */
+void oa_lua_pattern_open(lua_State *L);
+
+/* The JSON form of the Lua value at idx (lua_json.c), owned by the caller,
+ * or NULL with a sentence naming the offending place in err. Never raises
+ * and leaves the stack as it found it. */
+json_t *oa_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
+
+/* Pushes the Lua form of v and releases v, also when the conversion raises
+ * (out of memory, the budget): then v is released first and the error
+ * re-raised. JSON null becomes nil. */
+void oa_lua_push_json(lua_State *L, json_t *v);
 
 /* Installs the global `oa` table (and `print`, an alias of oa.log.info) in
  * the state of s. Raises on out-of-memory, so it runs protected. */

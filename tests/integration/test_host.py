@@ -8,27 +8,18 @@ Every case starts from a fresh temporary --data directory. Each assertion is
 one check; the last line printed is "N passed, M failed" and the exit status
 is 0 only when M is 0.
 """
-import argparse
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-STARTUP_TIMEOUT = 20.0  # seconds to wait for a log line
-STOP_TIMEOUT = 20.0  # seconds an engine may take to exit after SIGTERM
-CMD_TIMEOUT = 30.0  # seconds for an offline command
-
-BUILD = None
-OPENACE = None
-PLUGINS = None
-TEST_PLUGINS = None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oatest import (STARTUP_TIMEOUT, Engine, Env, build, check, cmd, free_port,  # noqa: E402
+                    host_msg, main, mkdtemp, require, run, stop, wait_for_log, wait_ready)
 
 
 def sdk_version():
@@ -43,104 +34,6 @@ def sdk_version():
 
 
 SDK = sdk_version()
-
-passed = 0
-failed = 0
-failures = []
-current_case = "?"
-live_procs = []  # every engine started, killed in finally blocks
-temp_dirs = []
-
-
-class CaseAbort(Exception):
-    """A check that later checks of the case depend on has failed."""
-
-
-def check(cond, what, detail=""):
-    """Records one check; returns cond so callers can branch on it."""
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"  ok   {what}")
-    else:
-        failed += 1
-        msg = f"[{current_case}] {what}"
-        if detail:
-            msg += f"\n         {detail}"
-        failures.append(msg)
-        print(f"  FAIL {what}")
-        if detail:
-            for line in str(detail).splitlines():
-                print(f"         {line}")
-    return bool(cond)
-
-
-def require(cond, what, detail=""):
-    """Like check, but stops the case when it fails."""
-    if not check(cond, what, detail):
-        raise CaseAbort(what)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def mkdtemp(prefix):
-    d = tempfile.mkdtemp(prefix=prefix)
-    temp_dirs.append(d)
-    return d
-
-
-class Env:
-    """One case's data directory, ports and plugin directory."""
-
-    def __init__(self, name, plugins=None):
-        self.root = mkdtemp(f"oa-it-{name}-")
-        self.data = os.path.join(self.root, "data")
-        self.plugins = plugins or PLUGINS
-        self.http_port = free_port()
-        self.p2p_port = free_port()
-        self.runs = 0
-
-    def base_args(self):
-        return ["--data", self.data, "--plugins", self.plugins,
-                "--http", f"127.0.0.1:{self.http_port}",
-                "--p2p-port", str(self.p2p_port)]
-
-
-class Result:
-    def __init__(self, args, rc, out, err):
-        self.args = args
-        self.rc = rc
-        self.out = out
-        self.err = err
-
-    def describe(self):
-        return (f"command: {' '.join(self.args)}\nexit: {self.rc}\n"
-                f"stdout: {self.out.strip()[:1500]}\nstderr: {self.err.strip()[:1500]}")
-
-
-def run(args, cwd=None):
-    """Runs openace with args to completion; returns a Result."""
-    full = [OPENACE] + list(args)
-    try:
-        p = subprocess.run(full, capture_output=True, text=True, timeout=CMD_TIMEOUT,
-                           cwd=cwd or tempfile.gettempdir(), stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return Result(full, None, out, err + f"\n(timed out after {CMD_TIMEOUT}s)")
-    return Result(full, p.returncode, p.stdout, p.stderr)
-
-
-def cmd(env, *args):
-    """Runs an offline command against env's data and plugin directories."""
-    return run(env.base_args() + list(args), cwd=env.root)
 
 
 def plugins_json(env):
@@ -159,106 +52,6 @@ def plugin_entry(doc, name=None, file=None):
         if file is not None and p.get("file") == file:
             return p
     return None
-
-
-class Engine:
-    """An `openace` engine process with its stderr in a file."""
-
-    def __init__(self, env, extra=()):
-        env.runs += 1
-        self.env = env
-        self.log_path = os.path.join(env.root, f"engine-{env.runs}.log")
-        self.log_file = open(self.log_path, "wb")
-        self.args = [OPENACE] + env.base_args() + ["--log-json"] + list(extra)
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=self.log_file, stdin=subprocess.DEVNULL,
-                                     cwd=env.root)
-        self.pid = self.proc.pid
-        live_procs.append(self)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def lines(self):
-        """The log as parsed JSON lines (lines that do not parse are skipped)."""
-        out = []
-        for raw in self.text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass
-        return out
-
-    def find(self, pred):
-        return [l for l in self.lines() if pred(l)]
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if not self.log_file.closed:
-            self.log_file.close()
-
-
-def start_engine(env, extra=()):
-    return Engine(env, extra)
-
-
-def host_msg(pattern):
-    """A predicate for a host-tagged log line whose msg matches pattern."""
-    rx = re.compile(pattern)
-    return lambda l: l.get("tag") == "host" and rx.search(str(l.get("msg", ""))) is not None
-
-
-def is_ready(l):
-    """The line the host logs after starting every enabled plugin."""
-    return host_msg(r"^openace \S+ \(SDK \d+\.\d+\) running: \d+ plugin\(s\)")(l)
-
-
-def wait_for_log(engine, pred, timeout=STARTUP_TIMEOUT):
-    """Polls the engine's log until a line matches pred; returns the line or
-    None on timeout or if the engine exits first (after a last look)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        hits = engine.find(pred)
-        if hits:
-            return hits[0]
-        if engine.proc.poll() is not None or time.monotonic() > deadline:
-            hits = engine.find(pred)
-            return hits[0] if hits else None
-        time.sleep(0.05)
-
-
-def wait_ready(engine, what="engine finished starting"):
-    line = wait_for_log(engine, is_ready)
-    require(line is not None, what,
-            f"exit: {engine.proc.poll()}\nlog:\n{engine.text()[-3000:]}")
-    return line
-
-
-def stop(engine, sig=signal.SIGTERM, expect_rc=0):
-    """Sends sig and waits for the exit; checks the exit status."""
-    alive = engine.proc.poll() is None
-    if alive:
-        engine.proc.send_signal(sig)
-    try:
-        rc = engine.proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        rc = None
-    engine.kill()
-    if expect_rc is not None:
-        signame = signal.Signals(sig).name
-        if not alive:
-            check(False, f"engine still running when sent {signame}",
-                  f"it had already exited with {rc}\nlog:\n{engine.text()[-3000:]}")
-        else:
-            check(rc == expect_rc, f"engine exits {expect_rc} after {signame} (got {rc})",
-                  f"log:\n{engine.text()[-3000:]}")
-    return rc
 
 
 def echo_lines(engine):
@@ -295,7 +88,7 @@ def case_cli():
 
 def case_engine_run():
     env = Env("run")
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         line = wait_for_log(eng, host_msg(r"^plugin example-echo: running$"))
         require(line is not None, "log shows 'plugin example-echo: running'",
@@ -362,7 +155,7 @@ def case_offline_disable():
           e.get("state") == "disabled",
           "plugins --json: example-echo enabled false, state disabled", r.describe())
 
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         wait_ready(eng)
         msgs = echo_lines(eng)
@@ -381,7 +174,7 @@ def case_offline_disable():
 
     r = cmd(env, "plugins", "enable", "example-echo")
     check(r.rc == 0, "`plugins enable example-echo` exits 0", r.describe())
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         check(wait_for_log(eng, host_msg(r"^plugin example-echo: running$")) is not None,
               "after enable, the next engine runs example-echo again", eng.text()[-3000:])
@@ -399,7 +192,7 @@ def case_offline_disable():
 
 def case_disable_while_running():
     env = Env("disable-live")
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         require(wait_for_log(eng, host_msg(r"^plugin example-echo: running$")) is not None,
                 "engine runs example-echo", eng.text()[-3000:])
@@ -415,7 +208,7 @@ def case_disable_while_running():
         check(eng.proc.poll() is None, "the engine keeps running")
     finally:
         stop(eng)
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         wait_ready(eng)
         msgs = echo_lines(eng)
@@ -476,7 +269,7 @@ def case_config():
           "the listing shows interval_ms = 250", r.describe())
 
     # An engine run with the setting, stopped cleanly.
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         require(wait_for_log(eng, host_msg(r"^plugin example-echo: running$")) is not None,
                 "engine runs example-echo with interval_ms 250", eng.text()[-3000:])
@@ -488,7 +281,7 @@ def case_config():
     check(r.out.strip() == "250", "after an engine run interval_ms is still 250", r.describe())
 
     # A second run, a setting changed beside it, then kill -9.
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         require(wait_for_log(eng, host_msg(r"^plugin example-echo: running$")) is not None,
                 "second engine runs example-echo", eng.text()[-3000:])
@@ -506,7 +299,7 @@ def case_config():
     r, doc = plugins_json(env)
     check(doc is not None and doc.get("engine_running") is False,
           "after kill -9 the stale lock does not count as a running engine", r.describe())
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         check(wait_for_log(eng, host_msg(r"^plugin example-echo: running$")) is not None,
               "an engine starts on the data directory after a kill -9", eng.text()[-3000:])
@@ -518,7 +311,7 @@ def case_failure():
     env = Env("fail")
     r = cmd(env, "config", "set", "example-echo", "fail_start", "true")
     check(r.rc == 0, "config set example-echo fail_start true exits 0", r.describe())
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         line = wait_for_log(eng, host_msg(r"^plugin example-echo failed"))
         require(line is not None, "log shows example-echo failed", eng.text()[-3000:])
@@ -543,7 +336,7 @@ def case_failure():
 
 
 def case_plugin_info():
-    so = os.path.join(PLUGINS, "example-echo.so")
+    so = os.path.join(build.plugins, "example-echo.so")
     r = run(["plugin-info", so])
     check(r.rc == 0, "plugin-info example-echo.so exits 0", r.describe())
     check(re.search(r"^name:\s+example-echo$", r.out, re.M) is not None,
@@ -575,7 +368,7 @@ def case_plugin_info():
         ("tp_no_stop.so", ["stop"]),
     ]
     for name, words in defects:
-        path = os.path.join(TEST_PLUGINS, name)
+        path = os.path.join(build.test_plugins, name)
         r = run(["plugin-info", path])
         check(r.rc == 1, f"plugin-info {name} exits 1", r.describe())
         check(all(w in r.err for w in words),
@@ -597,12 +390,12 @@ def case_plugin_info():
 def case_defective_dir():
     pdir = os.path.join(mkdtemp("oa-it-plugdir-"), "plugins")
     os.mkdir(pdir)
-    shutil.copy(os.path.join(PLUGINS, "example-echo.so"), pdir)
+    shutil.copy(os.path.join(build.plugins, "example-echo.so"), pdir)
     for name in ("tp_bad_major.so", "tp_no_entry.so", "tp_dup_1.so", "tp_dup_2.so",
                  "tp_good.so"):
-        shutil.copy(os.path.join(TEST_PLUGINS, name), pdir)
+        shutil.copy(os.path.join(build.test_plugins, name), pdir)
     env = Env("defective", plugins=pdir)
-    eng = start_engine(env)
+    eng = Engine(env)
     try:
         ok_echo = wait_for_log(eng, host_msg(r"^plugin example-echo: running$"))
         ok_good = wait_for_log(eng, host_msg(r"^plugin test-good: running$"))
@@ -647,10 +440,10 @@ def case_defective_dir():
 
 def case_two_engines():
     env = Env("two")
-    first = start_engine(env)
+    first = Engine(env)
     try:
         wait_ready(first, "first engine started")
-        second = start_engine(env)
+        second = Engine(env)
         try:
             rc = second.proc.wait(timeout=STARTUP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -676,7 +469,7 @@ def case_bad_data_dir():
         f.write("not a directory\n")
     bad = os.path.join(blocker, "data")
     http, p2p = free_port(), free_port()
-    args = ["--data", bad, "--plugins", PLUGINS, "--http", f"127.0.0.1:{http}",
+    args = ["--data", bad, "--plugins", build.plugins, "--http", f"127.0.0.1:{http}",
             "--p2p-port", str(p2p)]
     r = run(args, cwd=root)
     check(r.rc == 1, "an engine with --data under a regular file exits 1", r.describe())
@@ -702,55 +495,5 @@ CASES = [
 ]
 
 
-def main():
-    global BUILD, OPENACE, PLUGINS, TEST_PLUGINS, current_case, failed
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True, help="the CMake build directory")
-    ap.add_argument("-k", dest="only", help="run only cases whose title contains this")
-    opts = ap.parse_args()
-    BUILD = os.path.abspath(opts.build)
-    OPENACE = os.path.join(BUILD, "bin", "openace")
-    PLUGINS = os.path.join(BUILD, "plugins")
-    TEST_PLUGINS = os.path.join(BUILD, "tests", "plugins")
-    missing = [p for p in (OPENACE, os.path.join(PLUGINS, "example-echo.so"),
-                           os.path.join(TEST_PLUGINS, "tp_good.so")) if not os.path.exists(p)]
-    if missing:
-        print("missing build outputs (build first): " + ", ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-
-    t0 = time.monotonic()
-    try:
-        for title, fn in CASES:
-            if opts.only and opts.only not in title:
-                continue
-            current_case = title
-            print(f"case {title}")
-            try:
-                fn()
-            except CaseAbort:
-                pass  # already counted
-            except Exception:
-                failed += 1
-                failures.append(f"[{title}] raised:\n{traceback.format_exc()}")
-                print(traceback.format_exc())
-            finally:
-                for eng in live_procs:
-                    eng.kill()
-                live_procs.clear()
-    finally:
-        for eng in live_procs:
-            eng.kill()
-        for d in temp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
-    print(f"\n({time.monotonic() - t0:.1f} s)")
-    if failures:
-        print("failures:")
-        for f in failures:
-            print("  " + f.replace("\n", "\n  "))
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(CASES, __doc__, tmp_prefix="oa-it-", need=["tests/plugins/tp_good.so"]))

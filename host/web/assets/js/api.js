@@ -8,15 +8,17 @@ export function setCsrf(token) {
   csrfToken = token || '';
 }
 
-// An error answer: status, the API's error code and sentence, and for a
-// rejected settings save the per-field sentences.
+// An error answer: status, the API's error code and sentence, for a
+// rejected settings save the per-field sentences, and for a rejected script
+// the line its error names (or null).
 export class ApiError extends Error {
-  constructor(status, code, message, fields = null, retryAfter = null) {
+  constructor(status, code, message, fields = null, retryAfter = null, line = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.fields = fields;
     this.retryAfter = retryAfter;
+    this.line = line;
   }
 }
 
@@ -71,12 +73,14 @@ export async function api(method, path, body, options = {}) {
   const err = (data && data.error) || {};
   throw new ApiError(res.status, err.code || 'http_' + res.status,
     err.message || `The engine answered ${res.status} ${res.statusText}.`,
-    err.fields || null, res.headers.get('Retry-After'));
+    err.fields || null, res.headers.get('Retry-After'),
+    Number.isInteger(err.line) && err.line > 0 ? err.line : null);
 }
 
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body);
 export const put = (path, body) => api('PUT', path, body);
+export const del = (path) => api('DELETE', path);
 
 // The path segment for a plugin name.
 export const enc = encodeURIComponent;
