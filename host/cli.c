@@ -153,6 +153,11 @@ static void find_defaults(cli *c)
         snprintf(c->scripts_buf, sizeof(c->scripts_buf), "%s/scripts/lua", OA_SOURCE_DIR);
     }
 #endif
+#ifdef OA_SCRIPTS_INSTALL_DIR
+    if (!c->build_tree) {
+        snprintf(c->scripts_buf, sizeof(c->scripts_buf), "%s", OA_SCRIPTS_INSTALL_DIR);
+    }
+#endif
     if (c->data == NULL) {
         const char *env = getenv("OPENACE_DATA");
         const char *home = getenv("HOME");

@@ -252,7 +252,15 @@ static void on_health_timer(uv_timer_t *t)
  * logged and leaves the engine running without scripts. */
 static void open_scripts(oa_host *h)
 {
-    int rc = oa_lua_new(h, NULL, NULL, &h->lua);
+    /* Modules for require() live in <data>/lua/<name>.lua. */
+    char modules[4096];
+    int rc;
+    snprintf(modules, sizeof(modules), "%s/lua", h->data_dir);
+    if (mkdir(modules, 0750) != 0 && errno != EEXIST) {
+        oa_log_write(OA_LOG_WARN, "host", "cannot create %s: %s; require() finds nothing",
+                     modules, strerror(errno));
+    }
+    rc = oa_lua_new(h, NULL, modules, &h->lua);
     if (rc == 0) {
         rc = oa_scripts_open(h, h->lua, h->scripts_dir, &h->scripts);
     }
