@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "host.h"
 #include "lua.h"
 #include "scripts.h"
@@ -36,7 +38,6 @@ typedef struct run_state {
     int disabled;        /* the failure policy stopped the script */
     unsigned errors;     /* callback errors seen */
     unsigned last_failures;
-    char seen[ERR_MAX];  /* the runtime's last error as last seen */
     char first[ERR_MAX]; /* the first callback error */
 } run_state;
 
@@ -200,15 +201,25 @@ static void note_errors(run_state *r)
         r->disabled = 1;
         return;
     }
-    if (info.last_error != NULL && info.last_error[0] != '\0' &&
-        (strcmp(info.last_error, r->seen) != 0 || info.failures > r->last_failures)) {
+    r->last_failures = info.failures;
+}
+
+/* Each callback error is published as script.error; counting those is
+ * exact, where polling the runtime could miss the last one. */
+static void on_script_error(void *arg, const char *topic, const char *json, size_t len)
+{
+    run_state *r = arg;
+    json_t *ev = json_loadb(json, len, 0, NULL);
+    const char *script = json_string_value(json_object_get(ev, "script"));
+    const char *error = json_string_value(json_object_get(ev, "error"));
+    (void)topic;
+    if (script != NULL && strcmp(script, r->name) == 0) {
         r->errors++;
-        snprintf(r->seen, sizeof(r->seen), "%s", info.last_error);
-        if (r->first[0] == '\0') {
-            snprintf(r->first, sizeof(r->first), "%s", info.last_error);
+        if (r->first[0] == '\0' && error != NULL) {
+            snprintf(r->first, sizeof(r->first), "%s", error);
         }
     }
-    r->last_failures = info.failures;
+    json_decref(ev);
 }
 
 static void on_watch(uv_timer_t *t)
@@ -253,6 +264,7 @@ static void on_disabled(void *arg, const char *name, const char *reason)
 /* Runs the loop until the script is done; returns the exit code. */
 static int follow(run_state *r, unsigned timeout_ms)
 {
+    oa_bus_subscribe(r->h->bus, "script.error", on_script_error, r, r, NULL);
     uv_timer_init(r->h->loop, &r->watch);
     uv_timer_init(r->h->loop, &r->deadline);
     r->watch.data = r;
@@ -265,6 +277,9 @@ static int follow(run_state *r, unsigned timeout_ms)
     while (r->timers_open > 0) {
         uv_run(r->h->loop, UV_RUN_DEFAULT);
     }
+    /* Deliver script.error events still queued, then stop counting. */
+    oa_bus_flush(r->h->bus);
+    oa_bus_unsubscribe_owner(r->h->bus, r);
     if (r->errors > 0 || r->disabled) {
         const char *what = r->first[0] != '\0' ? r->first : "the script stopped";
         fprintf(stderr, "openace: script %s failed: %s\n", r->name, what);
