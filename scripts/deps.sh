@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=(build-essential cmake pkg-config
       libuv1-dev libltdl-dev libsqlite3-dev liblua5.4-dev libssl-dev
-      libmicrohttpd-dev libjansson-dev)
+      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 procps curl chromium)
   # Node runs the browser test; a NodeSource nodejs already carries npm and
