@@ -16,10 +16,10 @@
  * error is "pattern too complex") and captures by CAPTURES_MAX ("too many
  * captures"), the limits and messages of stock Lua 5.4.
  *
- * The matcher works on byte offsets into subject and pattern, both Lua
- * strings kept alive on the stack (or as upvalues, for gmatch), so a raise
- * from anywhere in it (a malformed pattern, out of memory, the budget)
- * leaves nothing to free. */
+ * The matcher works on pointers into subject and pattern, both Lua strings
+ * kept alive on the stack (or as upvalues, for gmatch), and keeps its
+ * captures on the C stack, so a raise from anywhere in it (a malformed
+ * pattern, out of memory, the budget) leaves nothing to free. */
 #include "lua_int.h"
 
 #include <ctype.h>
@@ -89,51 +89,27 @@ static void step(matcher *m, size_t n)
 
 /* ---- single characters ---------------------------------------------------- */
 
+static int is_nul(int c)
+{
+    return c == 0;
+}
+
 /* Whether c belongs to class letter cl (the letter after '%'); an upper-case
  * letter is the complement of its class, any other character stands for
- * itself. */
+ * itself. %z ('\0') is gone from the manual but still accepted by Lua 5.4. */
 static int class_has(int c, int cl)
 {
+    static const char letters[] = "acdglpsuwxz";
+    static int (*const tests[])(int) = {isalpha, iscntrl, isdigit, isgraph, islower, ispunct,
+                                        isspace, isupper, isalnum, isxdigit, is_nul};
+    const char *at = cl != 0 ? strchr(letters, tolower(cl)) : NULL;
     int in;
 
-    switch (tolower(cl)) {
-    case 'a':
-        in = isalpha(c);
-        break;
-    case 'c':
-        in = iscntrl(c);
-        break;
-    case 'd':
-        in = isdigit(c);
-        break;
-    case 'g':
-        in = isgraph(c);
-        break;
-    case 'l':
-        in = islower(c);
-        break;
-    case 'p':
-        in = ispunct(c);
-        break;
-    case 's':
-        in = isspace(c);
-        break;
-    case 'u':
-        in = isupper(c);
-        break;
-    case 'w':
-        in = isalnum(c);
-        break;
-    case 'x':
-        in = isxdigit(c);
-        break;
-    default:
+    if (at == NULL) {
         return cl == c;
     }
-    if (isupper(cl)) {
-        return !in;
-    }
-    return in != 0;
+    in = tests[at - letters](c) != 0;
+    return isupper(cl) ? !in : in;
 }
 
 /* Whether c belongs to the set that starts at '[' (set) and whose closing
@@ -527,6 +503,8 @@ static size_t start_offset(lua_Integer pos, size_t len)
     return (size_t)((lua_Integer)len + pos);
 }
 
+/* Whether the pattern has a character that makes it more than plain text
+ * (string.find searches plain text directly). */
 static int has_specials(const char *p, size_t lp)
 {
     for (size_t i = 0; i < lp; i++) {

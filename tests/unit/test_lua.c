@@ -887,6 +887,18 @@ static void test_budget_main_chunk(void **state)
         "error(setmetatable({}, {__tostring = function() while true do end end}))",
         "while true do xpcall(error, function() while true do end end, "
         "setmetatable({}, {__tostring = function() while true do end end})) end",
+        /* Patterns backtrack in C, out of the hook's reach: the matcher
+         * checks the budget itself (host/lua_pattern.c). */
+        "string.find(string.rep('a', 200000), '.-.-b')",
+        "while true do pcall(string.find, string.rep('a', 200000), '.-.-b') end",
+        "for w in string.rep('a', 200000):gmatch('.-.-b') do end",
+        "string.match(string.rep('a', 200000), '(.-)%1b')",
+        "string.gsub(string.rep('ab', 100000), '(.-)%1%1c', '')",
+        "string.gsub('abc', '%w', function() while true do end end)",
+        "while true do pcall(string.gsub, 'abc', '%w', function() while true do end end) end",
+        "string.gsub(string.rep('a', 200000), '', string.rep('%0', 200000))",
+        "string.find(string.rep('a', 1000000), string.rep('a', 500000) .. 'b', 1, true)",
+        "string.find(string.rep('b', 100000), '[' .. string.rep('a', 100000) .. ']')",
     };
     char err[4096];
 
@@ -915,7 +927,9 @@ static void test_budget_callbacks(void **state)
             "oa.after(1, function() while true do end end)\n"
             "oa.on('t.spin', function() while true do pcall(function() while true do end end) "
             "end end)\n"
-            "oa.on('t.bin', function() error('bad \\255 byte') end)\n");
+            "oa.on('t.bin', function() error('bad \\255 byte') end)\n"
+            "oa.on('t.pat', function() while true do pcall(string.find, string.rep('a', 200000), "
+            "'.-.-b') end end)\n");
     ev = take(f, "script.error");
     assert_string_equal(str(ev, "script"), "spinner");
     contains(str(ev, "error"), "spinner:2:");
@@ -932,6 +946,12 @@ static void test_budget_callbacks(void **state)
     /* Error text that is not UTF-8 still travels as JSON. */
     publish(f, "t.bin", NULL);
     contains(str(take(f, "script.error"), "error"), "spinner:4: bad ? byte");
+
+    /* A pattern that backtracks in C is stopped as well, pcall or not. */
+    publish(f, "t.pat", NULL);
+    ev = take(f, "script.error");
+    contains(str(ev, "error"), "spinner:5:");
+    contains(str(ev, "error"), "time budget");
 
     /* It keeps running: new heartbeats arrive, and a success resets the
      * count. */
