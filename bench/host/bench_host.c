@@ -35,6 +35,7 @@
 
 #include <uv.h>
 
+#include "bench_util.h"
 #include "bus.h"
 #include "host.h"
 #include "loader.h"
@@ -54,38 +55,6 @@ static int usage(void)
             "[--iterations N]\n"
             "       oa_bench_host bus [--events N] [--threads T] [--capacity C]\n");
     return 2;
-}
-
-/* Returns the value of option name in argv, or def when it is absent. */
-static const char *opt_str(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 2; i + 1 < argc; i++) {
-        if (strcmp(argv[i], name) == 0) {
-            return argv[i + 1];
-        }
-    }
-    return def;
-}
-
-/* Reads option name as a non-negative number into *out (def when absent).
- * Returns 0, or -1 for a value that is not a number. */
-static int opt_num(int argc, char **argv, const char *name, uint64_t def, uint64_t *out)
-{
-    const char *s = opt_str(argc, argv, name, NULL);
-    char *end = NULL;
-    unsigned long long v;
-
-    *out = def;
-    if (s == NULL) {
-        return 0;
-    }
-    v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || s[0] == '-') {
-        fprintf(stderr, "oa_bench_host: %s wants a number, not '%s'\n", name, s);
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -215,23 +184,20 @@ static int toggle_once(oa_host *h, const char *name, uint64_t *enable_ns, uint64
 
 static int cmd_enable(int argc, char **argv)
 {
-    const char *plugins = opt_str(argc, argv, "--plugins", NULL);
-    const char *data = opt_str(argc, argv, "--data", NULL);
-    const char *name = opt_str(argc, argv, "--plugin", "example-echo");
+    const char *plugins = bench_opt_str(argc, argv, "--plugins", NULL);
+    const char *data = bench_opt_str(argc, argv, "--data", NULL);
+    const char *name = bench_opt_str(argc, argv, "--plugin", "example-echo");
     uint64_t iterations;
     uint64_t *en = NULL;
     uint64_t *dis = NULL;
     uint64_t dummy_en;
     uint64_t dummy_dis;
-    oa_host_options opt;
     oa_host h;
-    char err[1024];
     int running;
     int failed = 0;
-    int rc;
 
     if (plugins == NULL || data == NULL ||
-        opt_num(argc, argv, "--iterations", 1000, &iterations) != 0 || iterations == 0) {
+        bench_opt_num(argc, argv, "--iterations", 1000, &iterations) != 0 || iterations == 0) {
         return usage();
     }
     en = calloc((size_t)iterations, sizeof(*en));
@@ -243,13 +209,7 @@ static int cmd_enable(int argc, char **argv)
         return 1;
     }
 
-    memset(&opt, 0, sizeof(opt));
-    opt.data_dir = data;
-    opt.plugin_dir = plugins;
-    opt.engine = 1;
-    rc = oa_host_open(&h, NULL, &opt, err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "oa_bench_host: cannot open the host: %s\n", err);
+    if (bench_host_open("oa_bench_host", &h, data, plugins, 0) != 0) {
         free(en);
         free(dis);
         return 1;
@@ -270,10 +230,7 @@ static int cmd_enable(int argc, char **argv)
         failed = toggle_once(&h, name, &en[i], &dis[i]);
     }
 
-    rc = oa_host_close(&h);
-    if (rc != 0) {
-        fprintf(stderr, "oa_bench_host: the host left handles open at close: %s\n",
-                oa_strerror(rc));
+    if (bench_host_close("oa_bench_host", &h) != 0) {
         failed = 1;
     }
     if (!failed) {
@@ -430,12 +387,12 @@ static int cmd_bus(int argc, char **argv)
     int failed = 0;
     int rc;
 
-    if (opt_num(argc, argv, "--events", 1000000, &events) != 0 ||
-        opt_num(argc, argv, "--threads", 0, &threads) != 0 || events == 0 ||
+    if (bench_opt_num(argc, argv, "--events", 1000000, &events) != 0 ||
+        bench_opt_num(argc, argv, "--threads", 0, &threads) != 0 || events == 0 ||
         threads > BENCH_MAX_THREADS) {
         return usage();
     }
-    if (opt_num(argc, argv, "--capacity", threads == 0 ? 8192 : events, &capacity) != 0 ||
+    if (bench_opt_num(argc, argv, "--capacity", threads == 0 ? 8192 : events, &capacity) != 0 ||
         capacity == 0) {
         return usage();
     }

@@ -18,118 +18,41 @@
 # with, so this benchmark prints absolute figures, not ratios.
 set -euo pipefail
 
-usage() {
-    echo "usage: $0 [BUILD_DIR]" >&2
-    exit 2
-}
-[ $# -le 1 ] || usage
-case "${1:-}" in -h | --help) sed -n '2,18p' "$0"; exit 0 ;; esac
-
-BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || {
-    echo "$0: build directory '${1:-build}' not found; build first (make build)" >&2
-    exit 2
-}
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_args "$@"
 OPENACE=$BUILD/bin/openace
 BENCH=$BUILD/bench/oa_bench_host
 PLUGINS=$BUILD/plugins
-for f in "$OPENACE" "$BENCH"; do
-    if [ ! -x "$f" ]; then
-        echo "$0: $f is missing; build first: cmake --build $BUILD" >&2
-        exit 2
-    fi
-done
+bench_need "$OPENACE" "$BENCH"
 
-RUNS=${OA_BENCH_RUNS:-5}
-ITER=${OA_BENCH_ENABLE_ITER:-1000}
-EVENTS=${OA_BENCH_BUS_EVENTS:-1000000}
-THREADS=${OA_BENCH_BUS_THREADS:-4}
+RUNS=$(bench_knob OA_BENCH_RUNS 5)
+ITER=$(bench_knob OA_BENCH_ENABLE_ITER 1000)
+EVENTS=$(bench_knob OA_BENCH_BUS_EVENTS 1000000)
+THREADS=$(bench_knob OA_BENCH_BUS_THREADS 4)
 SETTLE=${OA_BENCH_SETTLE:-1}
-check_count() {
-    case "$2" in
-        '' | *[!0-9]* | 0) echo "$0: $1 must be a positive number, not '$2'" >&2; exit 2 ;;
-    esac
-}
-check_count OA_BENCH_RUNS "$RUNS"
-check_count OA_BENCH_ENABLE_ITER "$ITER"
-check_count OA_BENCH_BUS_EVENTS "$EVENTS"
-check_count OA_BENCH_BUS_THREADS "$THREADS"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/oa-bench-host.XXXXXX")
 ENGINE_PID=
+# bench_on_exit: called by lib.sh's cleanup at exit, before WORK is removed.
 # shellcheck disable=SC2317  # reached through the trap
-cleanup() {
+bench_on_exit() {
     if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
         kill -KILL "$ENGINE_PID" 2>/dev/null || true
     fi
-    rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-STATUS=0
-fail() {
-    echo "FAILED: $*" >&2
-    STATUS=1
-}
-
-# stats FORMAT: reads numbers, one a line, prints "median min max" in FORMAT
-# (the median of an even count is the mean of the middle two).
-stats() {
-    sort -g | awk -v f="$1" '{ v[NR] = $1 }
-        END {
-            if (NR == 0) { print "- - -"; exit }
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf(f " " f " " f "\n", m, v[1], v[NR])
-        }'
-}
-
-# kv LINE KEY: the value of KEY=value in LINE.
-kv() {
-    printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-
-# report LABEL UNIT FILE FORMAT: prints the median line of one measurement
-# and remembers it for the summary.
-SUMMARY=()
-report() {
-    local label=$1 unit=$2 file=$3 fmt=$4 med min max n
-    n=$(wc -l <"$file")
-    read -r med min max < <(stats "$fmt" <"$file")
-    printf '  => %s: median %s %s (min %s, max %s) over %s runs\n' "$label" "$med" "$unit" \
-        "$min" "$max" "$n"
-    SUMMARY+=("$(printf '%-46s %14s %14s %14s  %s' "$label" "$med" "$min" "$max" "$unit")")
-}
+bench_workdir host
 
 # ---- conditions ---------------------------------------------------------------
 
-cache_val() {
-    if [ -r "$BUILD/CMakeCache.txt" ]; then
-        sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt" | head -n 1
-    fi
-}
-BUILD_TYPE=$(cache_val CMAKE_BUILD_TYPE)
-ASAN=$(cache_val OA_ASAN)
-UBSAN=$(cache_val OA_UBSAN)
 NPLUGINS=$(find "$PLUGINS" -maxdepth 1 -name '*.so' 2>/dev/null | wc -l)
 
-echo "== OpenAce host benchmark =="
-echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine:     $(uname -srm); $(nproc) CPU(s): $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "memory:      $(awk '/^MemTotal/ { printf("%d MiB", $2 / 1024) }' /proc/meminfo) total; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ -r /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ]; then
-    echo "governor:    $(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor)"
-fi
-echo "build:       $BUILD (CMAKE_BUILD_TYPE=${BUILD_TYPE:-?}, OA_ASAN=${ASAN:-?}, OA_UBSAN=${UBSAN:-?})"
-echo "engine:      $("$OPENACE" --version); libuv $(pkg-config --modversion libuv 2>/dev/null || echo '?'), SQLite $(pkg-config --modversion sqlite3 2>/dev/null || echo '?')"
+bench_conditions_head "OpenAce host benchmark"
+echo "engine:      $("$OPENACE" --version); libuv $(modversion libuv), SQLite $(modversion sqlite3)"
 echo "plugins:     $NPLUGINS built in $PLUGINS: $(find "$PLUGINS" -maxdepth 1 -name '*.so' -printf '%f ' 2>/dev/null)"
 echo "data dirs:   under $WORK ($(df -PT "$WORK" | awk 'NR == 2 { print $2 }') file system)"
 echo "runs:        $RUNS per measurement; figures are medians on a shared, noisy machine"
-if [ "$ASAN" = ON ] || [ "$UBSAN" = ON ]; then
-    echo "WARNING: sanitizer build; these figures say nothing about release speed or memory"
-fi
-if [ "$RUNS" -lt 5 ]; then
-    echo "WARNING: fewer than 5 runs; the medians are rough"
-fi
+bench_conditions_warnings "release speed or memory"
 
 # ---- 1. idle resident memory of the engine ----------------------------------
 
@@ -250,16 +173,13 @@ echo "-- the loop thread publishes in batches of the bus's default capacity (819
 bus_runs "bus, loop-thread publisher" "$WORK/bus0" --events "$EVENTS" --threads 0
 echo "-- $THREADS worker threads publish $EVENTS/$THREADS each while the loop delivers; capacity $EVENTS"
 bus_runs "bus, $THREADS worker-thread publishers" "$WORK/busT" --events "$EVENTS" --threads "$THREADS"
-SUMMARY+=("$(printf '%-46s %14s %14s %14s  %s' "bus events dropped, all runs" "$DROPPED" - - events)")
+summary_row "bus events dropped, all runs" "$DROPPED" - - events
 
 # ---- summary ------------------------------------------------------------------------
 
 echo
 echo "== Summary: median of $RUNS runs (min, max), $(nproc) CPU(s), ${BUILD_TYPE:-?} build =="
-printf '%-46s %14s %14s %14s  %s\n' measurement median min max unit
-for row in "${SUMMARY[@]}"; do
-    echo "$row"
-done
+bench_summary_table
 echo "No foreign peer runs the same work, so these are absolute figures, not ratios."
 if [ "$STATUS" != 0 ]; then
     echo "Some runs FAILED; see the FAILED lines (stderr)."

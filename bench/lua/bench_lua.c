@@ -51,6 +51,7 @@
 
 #include <uv.h>
 
+#include "bench_util.h"
 #include "bus.h"
 #include "host.h"
 #include "loader.h"
@@ -104,38 +105,6 @@ static int usage(void)
     fprintf(stderr, "usage: oa_bench_lua --data DIR [--events N] [--runs R] [--warmup W] "
                     "[--capacity C] [--batch B]\n");
     return 2;
-}
-
-/* Returns the value of option name in argv, or def when it is absent. */
-static const char *opt_str(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], name) == 0) {
-            return argv[i + 1];
-        }
-    }
-    return def;
-}
-
-/* Reads option name as a non-negative number into *out (def when absent).
- * Returns 0, or -1 for a value that is not a number. */
-static int opt_num(int argc, char **argv, const char *name, uint64_t def, uint64_t *out)
-{
-    const char *s = opt_str(argc, argv, name, NULL);
-    char *end = NULL;
-    unsigned long long v;
-
-    *out = def;
-    if (s == NULL) {
-        return 0;
-    }
-    v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || s[0] == '-') {
-        fprintf(stderr, "oa_bench_lua: %s wants a number, not '%s'\n", name, s);
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
 }
 
 /* ---- subscribers ------------------------------------------------------------ */
@@ -385,38 +354,30 @@ static void print_run(kind k, unsigned round, uint64_t events, const run_result 
 
 int main(int argc, char **argv)
 {
-    const char *data = opt_str(argc, argv, "--data", NULL);
+    const char *data = bench_opt_str(argc, argv, "--data", NULL);
     uint64_t events;
     uint64_t runs;
     uint64_t warmup;
-    oa_host_options opt;
     run_result r;
     bench b;
-    char err[1024];
     uint64_t sum_id = 0;
     int failed = 0;
     int rc;
 
     memset(&b, 0, sizeof(b));
-    if (data == NULL || opt_num(argc, argv, "--events", 500000, &events) != 0 ||
-        opt_num(argc, argv, "--runs", 5, &runs) != 0 ||
-        opt_num(argc, argv, "--capacity", 8192, &b.capacity) != 0 || events == 0 ||
+    if (data == NULL || bench_opt_num(argc, argv, "--events", 500000, &events) != 0 ||
+        bench_opt_num(argc, argv, "--runs", 5, &runs) != 0 ||
+        bench_opt_num(argc, argv, "--capacity", 8192, &b.capacity) != 0 || events == 0 ||
         runs == 0 || b.capacity == 0) {
         return usage();
     }
-    if (opt_num(argc, argv, "--warmup", events / 10, &warmup) != 0 ||
-        opt_num(argc, argv, "--batch", b.capacity, &b.batch) != 0 || b.batch == 0) {
+    if (bench_opt_num(argc, argv, "--warmup", events / 10, &warmup) != 0 ||
+        bench_opt_num(argc, argv, "--batch", b.capacity, &b.batch) != 0 || b.batch == 0) {
         return usage();
     }
     oa_log_init(OA_LOG_WARN, 0, 0);
 
-    memset(&opt, 0, sizeof(opt));
-    opt.data_dir = data;
-    opt.engine = 1;
-    opt.bus_capacity = (size_t)b.capacity;
-    rc = oa_host_open(&b.h, NULL, &opt, err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "oa_bench_lua: cannot open the host: %s\n", err);
+    if (bench_host_open("oa_bench_lua", &b.h, data, NULL, (size_t)b.capacity) != 0) {
         oa_log_shutdown();
         return 1;
     }
@@ -451,10 +412,7 @@ int main(int argc, char **argv)
     if (sum_id != 0) {
         oa_bus_unsubscribe(b.h.bus, sum_id, NULL);
     }
-    rc = oa_host_close(&b.h);
-    if (rc != 0) {
-        fprintf(stderr, "oa_bench_lua: the host left handles open at close: %s\n",
-                oa_strerror(rc));
+    if (bench_host_close("oa_bench_lua", &b.h) != 0) {
         failed = 1;
     }
     printf("total dropped=%llu refused=%llu\n", (unsigned long long)b.dropped,

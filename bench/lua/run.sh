@@ -18,76 +18,19 @@
 # to the number of events sent), 1 otherwise, 2 on a usage error.
 set -euo pipefail
 
-usage() {
-    echo "usage: $0 [BUILD_DIR]" >&2
-    exit 2
-}
-[ $# -le 1 ] || usage
-case "${1:-}" in -h | --help) sed -n '2,18p' "$0"; exit 0 ;; esac
-
-BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || {
-    echo "$0: build directory '${1:-build}' not found; build first (make build)" >&2
-    exit 2
-}
+BENCH_ROW_FMT='%-50s %12s %12s %12s  %s'
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_args "$@"
 BENCH=$BUILD/bench/oa_bench_lua
-if [ ! -x "$BENCH" ]; then
-    echo "$0: $BENCH is missing; build first: cmake --build $BUILD" >&2
-    exit 2
-fi
+bench_need "$BENCH"
 
-RUNS=${OA_BENCH_RUNS:-5}
-EVENTS=${OA_BENCH_LUA_EVENTS:-500000}
-CAPACITY=${OA_BENCH_LUA_CAPACITY:-8192}
-check_count() {
-    case "$2" in
-        '' | *[!0-9]* | 0) echo "$0: $1 must be a positive number, not '$2'" >&2; exit 2 ;;
-    esac
-}
-check_count OA_BENCH_RUNS "$RUNS"
-check_count OA_BENCH_LUA_EVENTS "$EVENTS"
-check_count OA_BENCH_LUA_CAPACITY "$CAPACITY"
+RUNS=$(bench_knob OA_BENCH_RUNS 5)
+EVENTS=$(bench_knob OA_BENCH_LUA_EVENTS 500000)
+CAPACITY=$(bench_knob OA_BENCH_LUA_CAPACITY 8192)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/oa-bench-lua.XXXXXX")
-# shellcheck disable=SC2317  # reached through the trap
-cleanup() {
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-STATUS=0
-fail() {
-    echo "FAILED: $*" >&2
-    STATUS=1
-}
-
-# stats FORMAT: reads numbers, one a line, prints "median min max" in FORMAT
-# (the median of an even count is the mean of the middle two).
-stats() {
-    sort -g | awk -v f="$1" '{ v[NR] = $1 }
-        END {
-            if (NR == 0) { print "- - -"; exit }
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf(f " " f " " f "\n", m, v[1], v[NR])
-        }'
-}
-
-# kv LINE KEY: the value of KEY=value in LINE.
-kv() {
-    printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-
-# report LABEL UNIT FILE FORMAT: prints the median line of one measurement
-# and remembers it for the summary.
-SUMMARY=()
-report() {
-    local label=$1 unit=$2 file=$3 fmt=$4 med min max n
-    n=$(wc -l <"$file")
-    read -r med min max < <(stats "$fmt" <"$file")
-    printf '  => %s: median %s %s (min %s, max %s) over %s runs\n' "$label" "$med" "$unit" \
-        "$min" "$max" "$n"
-    SUMMARY+=("$(printf '%-50s %12s %12s %12s  %s' "$label" "$med" "$min" "$max" "$unit")")
-}
+bench_workdir lua
 
 # ratio A B: A / B to three decimals ("-" when either is missing).
 ratio() {
@@ -99,35 +42,11 @@ ratio() {
 
 # ---- conditions ---------------------------------------------------------------
 
-cache_val() {
-    if [ -r "$BUILD/CMakeCache.txt" ]; then
-        sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt" | head -n 1
-    fi
-}
-BUILD_TYPE=$(cache_val CMAKE_BUILD_TYPE)
-ASAN=$(cache_val OA_ASAN)
-UBSAN=$(cache_val OA_UBSAN)
-modversion() {
-    pkg-config --modversion "$1" 2>/dev/null || echo '?'
-}
-
-echo "== OpenAce Lua benchmark =="
-echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine:     $(uname -srm); $(nproc) CPU(s): $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "memory:      $(awk '/^MemTotal/ { printf("%d MiB", $2 / 1024) }' /proc/meminfo) total; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ -r /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ]; then
-    echo "governor:    $(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor)"
-fi
-echo "build:       $BUILD (CMAKE_BUILD_TYPE=${BUILD_TYPE:-?}, OA_ASAN=${ASAN:-?}, OA_UBSAN=${UBSAN:-?})"
+bench_conditions_head "OpenAce Lua benchmark"
 echo "libraries:   Lua $(modversion lua5.4), jansson $(modversion jansson), libuv $(modversion libuv)"
 echo "data dir:    under $WORK ($(df -PT "$WORK" | awk 'NR == 2 { print $2 }') file system)"
 echo "runs:        $RUNS per kind, alternating; figures are medians on a shared, noisy machine"
-if [ "$ASAN" = ON ] || [ "$UBSAN" = ON ]; then
-    echo "WARNING: sanitizer build; these figures say nothing about release speed"
-fi
-if [ "$RUNS" -lt 5 ]; then
-    echo "WARNING: fewer than 5 runs; the medians are rough"
-fi
+bench_conditions_warnings "release speed"
 
 # ---- the runs -------------------------------------------------------------------
 
@@ -203,7 +122,7 @@ ratio_row() {
     c=$(stats '%.0f' <"$3" | cut -d' ' -f1)
     r=$(ratio "$l" "$c")
     echo "  => $label: $r"
-    SUMMARY+=("$(printf '%-50s %12s %12s %12s  %s' "$label" "$r" - - x)")
+    summary_row "$label" "$r" - - x
 }
 
 echo
@@ -223,16 +142,13 @@ ratio_row "ratio Lua/C, delivery alone (of the medians)" "$WORK/lua.drate" "$WOR
 echo "-- reference: a C subscriber that only counts (the bus's own cost)"
 report "bare C subscriber, publish + delivery" events/s "$WORK/bare.rate" '%.0f'
 report "bare C subscriber, delivery alone" events/s "$WORK/bare.drate" '%.0f'
-SUMMARY+=("$(printf '%-50s %12s %12s %12s  %s' "events dropped or refused, all runs" "$DROPPED" - - events)")
+summary_row "events dropped or refused, all runs" "$DROPPED" - - events
 
 # ---- summary ------------------------------------------------------------------------
 
 echo
 echo "== Summary: median of $RUNS runs (min, max), $EVENTS events a run, $(nproc) CPU(s), ${BUILD_TYPE:-?} build =="
-printf '%-50s %12s %12s %12s  %s\n' measurement median min max unit
-for row in "${SUMMARY[@]}"; do
-    echo "$row"
-done
+bench_summary_table
 echo "Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)."
 if [ "$STATUS" != 0 ]; then
     echo "Some runs FAILED; see the FAILED lines (stderr)."

@@ -9,132 +9,25 @@ Every case starts from a fresh temporary --data directory and free loopback
 ports. Each assertion is one check; the last line printed is
 "N passed, M failed" and the exit status is 0 only when M is 0.
 """
-import argparse
-import http.client
 import http.cookiejar
 import json
 import os
 import re
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 
-STARTUP_TIMEOUT = 20.0  # seconds to wait for a log line
-STOP_TIMEOUT = 20.0  # seconds an engine may take to exit after SIGTERM
-CMD_TIMEOUT = 30.0  # seconds for an offline command
-HTTP_TIMEOUT = 15.0  # seconds for one HTTP request
-EVENT_TIMEOUT = 10.0  # seconds to wait for an SSE message
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oatest import (EVENT_TIMEOUT, HTTP_TIMEOUT, Client, Env, Resp,  # noqa: E402
+                    SseReader, check, cmd, host_msg, http_request, main, require,
+                    sse_json, start_engine, stop, wait_for_log)
 
 ECHO = "example-echo"
 SESSION_IDLE_S = 12 * 3600  # docs/admin-api.md: sessions end after 12 h idle
 BODY_LIMIT = 1024 * 1024  # docs/admin-api.md: 413 above 1 MiB
-
-BUILD = None
-OPENACE = None
-PLUGINS = None
-
-passed = 0
-failed = 0
-failures = []
-current_case = "?"
-live_procs = []  # every engine started, killed in finally blocks
-temp_dirs = []
-
-
-class CaseAbort(Exception):
-    """A check that later checks of the case depend on has failed."""
-
-
-def check(cond, what, detail=""):
-    """Records one check; returns cond so callers can branch on it."""
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"  ok   {what}")
-    else:
-        failed += 1
-        msg = f"[{current_case}] {what}"
-        if detail:
-            msg += f"\n         {detail}"
-        failures.append(msg)
-        print(f"  FAIL {what}")
-        if detail:
-            for line in str(detail).splitlines():
-                print(f"         {line}")
-    return bool(cond)
-
-
-def require(cond, what, detail=""):
-    """Like check, but stops the case when it fails."""
-    if not check(cond, what, detail):
-        raise CaseAbort(what)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def mkdtemp(prefix):
-    d = tempfile.mkdtemp(prefix=prefix)
-    temp_dirs.append(d)
-    return d
-
-
-# ---- processes --------------------------------------------------------------
-
-class Env:
-    """One case's data directory and ports."""
-
-    def __init__(self, name):
-        self.root = mkdtemp(f"oa-api-{name}-")
-        self.data = os.path.join(self.root, "data")
-        self.http_port = free_port()
-        self.p2p_port = free_port()
-        self.runs = 0
-
-    def base_args(self):
-        return ["--data", self.data, "--plugins", PLUGINS,
-                "--http", f"127.0.0.1:{self.http_port}",
-                "--p2p-port", str(self.p2p_port)]
-
-
-class Result:
-    def __init__(self, args, rc, out, err):
-        self.args = args
-        self.rc = rc
-        self.out = out
-        self.err = err
-
-    def describe(self):
-        return (f"command: {' '.join(self.args)}\nexit: {self.rc}\n"
-                f"stdout: {self.out.strip()[:1500]}\nstderr: {self.err.strip()[:1500]}")
-
-
-def cmd(env, *args, stdin_text=None):
-    """Runs an offline openace command against env's data directory."""
-    full = [OPENACE] + env.base_args() + list(args)
-    try:
-        p = subprocess.run(full, capture_output=True, text=True, timeout=CMD_TIMEOUT,
-                           cwd=env.root, input=stdin_text,
-                           stdin=subprocess.DEVNULL if stdin_text is None else None)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return Result(full, None, out, err + f"\n(timed out after {CMD_TIMEOUT}s)")
-    return Result(full, p.returncode, p.stdout, p.stderr)
 
 
 def set_password(env, user, password):
@@ -143,80 +36,6 @@ def set_password(env, user, password):
     require(r.rc == 0, f"`passwd {user}` with the password on standard input exits 0",
             r.describe())
     return r
-
-
-class Engine:
-    """An `openace` engine process with its stderr (JSON log lines) in a file."""
-
-    def __init__(self, env):
-        env.runs += 1
-        self.env = env
-        self.port = env.http_port
-        self.log_path = os.path.join(env.root, f"engine-{env.runs}.log")
-        self.log_file = open(self.log_path, "wb")
-        self.args = [OPENACE] + env.base_args() + ["--log-json"]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=self.log_file, stdin=subprocess.DEVNULL,
-                                     cwd=env.root)
-        self.pid = self.proc.pid
-        live_procs.append(self)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def lines(self):
-        out = []
-        for raw in self.text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass
-        return out
-
-    def find(self, pred):
-        return [l for l in self.lines() if pred(l)]
-
-    def tail(self):
-        return f"exit: {self.proc.poll()}\nlog:\n{self.text()[-3000:]}"
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if not self.log_file.closed:
-            self.log_file.close()
-
-
-def host_msg(pattern):
-    rx = re.compile(pattern)
-    return lambda l: l.get("tag") == "host" and rx.search(str(l.get("msg", ""))) is not None
-
-
-def is_ready(l):
-    """The line the host logs after starting every enabled plugin."""
-    return host_msg(r"^openace \S+ \(SDK \d+\.\d+\) running: \d+ plugin\(s\)")(l)
-
-
-def wait_for_log(engine, pred, timeout=STARTUP_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        hits = engine.find(pred)
-        if hits:
-            return hits[0]
-        if engine.proc.poll() is not None or time.monotonic() > deadline:
-            hits = engine.find(pred)
-            return hits[0] if hits else None
-        time.sleep(0.05)
-
-
-def start_engine(env, what="engine finished starting"):
-    eng = Engine(env)
-    require(wait_for_log(eng, is_ready) is not None, what, eng.tail())
-    return eng
 
 
 ADMIN_PW_RX = re.compile(r"created user 'admin' with password (\S+) \(shown only this once")
@@ -230,99 +49,7 @@ def first_password(eng):
     return ADMIN_PW_RX.search(line["msg"]).group(1)
 
 
-def stop(engine, sig=signal.SIGTERM, expect_rc=0):
-    """Sends sig and waits for the exit; checks the exit status."""
-    alive = engine.proc.poll() is None
-    if alive:
-        engine.proc.send_signal(sig)
-    try:
-        rc = engine.proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        rc = None
-    engine.kill()
-    if expect_rc is not None:
-        signame = signal.Signals(sig).name
-        if not alive:
-            check(False, f"engine still running when sent {signame}",
-                  f"it had already exited with {rc}\n{engine.tail()}")
-        else:
-            check(rc == expect_rc, f"engine exits {expect_rc} after {signame} (got {rc})",
-                  engine.tail())
-    return rc
-
-
 # ---- HTTP -------------------------------------------------------------------
-
-class Resp:
-    """One HTTP exchange: what was sent and what came back."""
-
-    def __init__(self, method, path, sent_headers, sent_body, status=None, reason="",
-                 headers=(), body=b"", error=None):
-        self.method = method
-        self.path = path
-        self.sent_headers = dict(sent_headers or {})
-        self.sent_body = sent_body
-        self.status = status
-        self.reason = reason
-        self.headers = list(headers)
-        self.body = body
-        self.error = error
-        try:
-            self.json = json.loads(body.decode("utf-8")) if body else None
-        except (ValueError, UnicodeDecodeError):
-            self.json = None
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def describe(self):
-        sent = {k: (v if k.lower() not in ("cookie", "authorization") else v[:24] + "...")
-                for k, v in self.sent_headers.items()}
-        body = self.sent_body
-        if isinstance(body, (bytes, bytearray)):
-            body = (body[:200].decode("utf-8", "replace") +
-                    (f"... ({len(body)} bytes)" if len(body) > 200 else ""))
-        lines = [f"request: {self.method} {self.path} headers={sent} body={body!r}"]
-        if self.error:
-            lines.append(f"error: {self.error}")
-        lines.append(f"status: {self.status} {self.reason}")
-        lines.append("headers: " + "; ".join(f"{k}: {v}" for k, v in self.headers))
-        lines.append("body: " + self.text()[:1500])
-        return "\n".join(lines)
-
-
-def http_request(port, method, path, body=None, headers=None):
-    """One request on a new loopback connection. body: a dict or list is
-    sent as JSON with Content-Type application/json; bytes or str as is."""
-    headers = dict(headers or {})
-    data = None
-    if isinstance(body, (dict, list)):
-        data = json.dumps(body).encode()
-        headers.setdefault("Content-Type", "application/json")
-    elif isinstance(body, str):
-        data = body.encode()
-    elif body is not None:
-        data = body
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        payload = r.read()
-        return Resp(method, path, headers, data, r.status, r.reason, r.getheaders(), payload)
-    except (OSError, http.client.HTTPException) as e:
-        return Resp(method, path, headers, data, error=f"{type(e).__name__}: {e}")
-    finally:
-        conn.close()
-
 
 def raw_request(port, method, path, headers, body):
     """Sends a request over a plain socket, tolerating the server answering
@@ -416,40 +143,6 @@ def session_cookie(resp):
     return None, {}
 
 
-class Client:
-    """A logged-in (or token-carrying) API client over http.client."""
-
-    def __init__(self, port, cookie=None, csrf=None, bearer=None):
-        self.port = port
-        self.cookie = cookie
-        self.csrf = csrf
-        self.bearer = bearer
-
-    def req(self, method, path, body=None, csrf=True, headers=None):
-        """csrf: True sends the session's token on mutating methods, False
-        sends none, a string sends that string."""
-        h = {}
-        if self.cookie is not None:
-            h["Cookie"] = f"oa_session={self.cookie}"
-        if self.bearer is not None:
-            h["Authorization"] = f"Bearer {self.bearer}"
-        if isinstance(csrf, str):
-            h["X-CSRF-Token"] = csrf
-        elif csrf and self.csrf and method not in ("GET", "HEAD", "OPTIONS"):
-            h["X-CSRF-Token"] = self.csrf
-        h.update(headers or {})
-        return http_request(self.port, method, path, body, h)
-
-    def get(self, path, **kw):
-        return self.req("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.req("POST", path, body, **kw)
-
-    def put(self, path, body=None, **kw):
-        return self.req("PUT", path, body, **kw)
-
-
 def login_req(port, user, password):
     return http_request(port, "POST", "/api/login", {"user": user, "password": password})
 
@@ -505,94 +198,6 @@ def wait_state(client, want, timeout=5.0):
         if state == want or time.monotonic() > deadline:
             return state, enabled, r
         time.sleep(0.05)
-
-
-class SseReader(threading.Thread):
-    """Reads a text/event-stream response in a thread; messages land in
-    .events as (event, data) pairs."""
-
-    def __init__(self, port, path, headers):
-        super().__init__(daemon=True)
-        self.port = port
-        self.path = path
-        self.headers = headers
-        self.status = None
-        self.ctype = None
-        self.error = None
-        self.events = []
-        self.comments = 0
-        self.opened = threading.Event()
-        self.cond = threading.Condition()
-        self.conn = None
-
-    def run(self):
-        try:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                   timeout=EVENT_TIMEOUT * 2)
-            self.conn.request("GET", self.path, headers=self.headers)
-            r = self.conn.getresponse()
-            self.status = r.status
-            self.ctype = r.getheader("Content-Type")
-            self.opened.set()
-            if r.status != 200:
-                r.read()
-                return
-            ev, data = None, []
-            while True:
-                line = r.readline()
-                if not line:
-                    break
-                line = line.decode("utf-8", "replace").rstrip("\r\n")
-                if line == "":
-                    if data or ev:
-                        with self.cond:
-                            self.events.append((ev or "message", "\n".join(data)))
-                            self.cond.notify_all()
-                    ev, data = None, []
-                elif line.startswith(":"):
-                    self.comments += 1
-                elif line.startswith("event:"):
-                    ev = line[6:].strip()
-                elif line.startswith("data:"):
-                    v = line[5:]
-                    data.append(v[1:] if v.startswith(" ") else v)
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.opened.set()
-            with self.cond:
-                self.cond.notify_all()
-
-    def wait_for(self, pred, timeout=EVENT_TIMEOUT):
-        """Waits until some message satisfies pred; returns it or None."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if pred(e):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.is_alive():
-                    return None
-                self.cond.wait(left)
-
-    def close(self):
-        c = self.conn
-        if c is not None and c.sock is not None:
-            try:
-                c.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.join(5)
-        if c is not None:
-            c.close()
-
-
-def sse_json(ev):
-    try:
-        return json.loads(ev[1])
-    except ValueError:
-        return None
 
 
 # ---- cases ------------------------------------------------------------------
@@ -1231,54 +836,5 @@ CASES = [
 ]
 
 
-def main():
-    global BUILD, OPENACE, PLUGINS, current_case, failed
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True, help="the CMake build directory")
-    ap.add_argument("-k", dest="only", help="run only cases whose title contains this")
-    opts = ap.parse_args()
-    BUILD = os.path.abspath(opts.build)
-    OPENACE = os.path.join(BUILD, "bin", "openace")
-    PLUGINS = os.path.join(BUILD, "plugins")
-    missing = [p for p in (OPENACE, os.path.join(PLUGINS, "example-echo.so"))
-               if not os.path.exists(p)]
-    if missing:
-        print("missing build outputs (build first): " + ", ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-
-    t0 = time.monotonic()
-    try:
-        for title, fn in CASES:
-            if opts.only and opts.only not in title:
-                continue
-            current_case = title
-            print(f"case {title}")
-            try:
-                fn()
-            except CaseAbort:
-                pass  # already counted
-            except Exception:
-                failed += 1
-                failures.append(f"[{title}] raised:\n{traceback.format_exc()}")
-                print(traceback.format_exc())
-            finally:
-                for eng in live_procs:
-                    eng.kill()
-                live_procs.clear()
-    finally:
-        for eng in live_procs:
-            eng.kill()
-        for d in temp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
-    print(f"\n({time.monotonic() - t0:.1f} s)")
-    if failures:
-        print("failures:")
-        for f in failures:
-            print("  " + f.replace("\n", "\n  "))
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(CASES, __doc__, tmp_prefix="oa-api-"))

@@ -9,133 +9,18 @@ Run by CTest as:  python3 tests/integration/test_lua.py --build <build dir>
 Each assertion is one check; the last line printed is "N passed, M failed"
 and the exit status is 0 only when M is 0.
 """
-import argparse
-import http.client
 import json
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
 
-STARTUP_TIMEOUT = 20.0  # seconds to wait for a log line
-STOP_TIMEOUT = 20.0  # seconds an engine may take to exit after SIGTERM
-CMD_TIMEOUT = 30.0  # seconds for an offline command
-HTTP_TIMEOUT = 15.0  # seconds for one HTTP request
-EVENT_TIMEOUT = 10.0  # seconds to wait for an SSE message
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oatest import (EVENT_TIMEOUT, Client, Env, SseReader, check, cmd, main,  # noqa: E402
+                    require, start_engine, stop)
 
 ECHO = "example-echo"
 EXAMPLES = ("event_logger", "scheduler", "watchdog")
-
-BUILD = None
-OPENACE = None
-PLUGINS = None
-
-passed = 0
-failed = 0
-failures = []
-current_case = "?"
-live_procs = []
-temp_dirs = []
-
-
-class CaseAbort(Exception):
-    """A check that later checks of the case depend on has failed."""
-
-
-def check(cond, what, detail=""):
-    """Records one check; returns cond so callers can branch on it."""
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"  ok   {what}")
-    else:
-        failed += 1
-        msg = f"[{current_case}] {what}"
-        if detail:
-            msg += f"\n         {detail}"
-        failures.append(msg)
-        print(f"  FAIL {what}")
-        if detail:
-            for line in str(detail).splitlines():
-                print(f"         {line}")
-    return bool(cond)
-
-
-def require(cond, what, detail=""):
-    """Like check, but stops the case when it fails."""
-    if not check(cond, what, detail):
-        raise CaseAbort(what)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def mkdtemp(prefix):
-    d = tempfile.mkdtemp(prefix=prefix)
-    temp_dirs.append(d)
-    return d
-
-
-class Env:
-    """One case's data directory and ports."""
-
-    def __init__(self, name):
-        self.root = mkdtemp(f"oa-lua-{name}-")
-        self.data = os.path.join(self.root, "data")
-        self.http_port = free_port()
-        self.p2p_port = free_port()
-        self.runs = 0
-
-    def base_args(self):
-        return ["--data", self.data, "--plugins", PLUGINS,
-                "--http", f"127.0.0.1:{self.http_port}",
-                "--p2p-port", str(self.p2p_port)]
-
-    def write(self, rel, text):
-        path = os.path.join(self.root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-
-class Result:
-    def __init__(self, args, rc, out, err):
-        self.args = args
-        self.rc = rc
-        self.out = out
-        self.err = err
-
-    def describe(self):
-        return (f"command: {' '.join(self.args)}\nexit: {self.rc}\n"
-                f"stdout: {self.out.strip()[:1500]}\nstderr: {self.err.strip()[:2500]}")
-
-
-def cmd(env, *args, stdin_text=None):
-    """Runs an offline openace command against env's data directory."""
-    full = [OPENACE] + env.base_args() + list(args)
-    try:
-        p = subprocess.run(full, capture_output=True, text=True, timeout=CMD_TIMEOUT,
-                           cwd=env.root, input=stdin_text,
-                           stdin=subprocess.DEVNULL if stdin_text is None else None)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return Result(full, None, out, err + f"\n(timed out after {CMD_TIMEOUT}s)")
-    return Result(full, p.returncode, p.stdout, p.stderr)
 
 
 def make_token(env):
@@ -149,217 +34,6 @@ def make_token(env):
     require(r.rc == 0 and len(token) >= 20, "`token create admin t` prints a token",
             r.describe())
     return token
-
-
-class Engine:
-    """An `openace` engine process with its stderr (JSON log lines) in a file."""
-
-    def __init__(self, env):
-        env.runs += 1
-        self.env = env
-        self.log_path = os.path.join(env.root, f"engine-{env.runs}.log")
-        self.log_file = open(self.log_path, "wb")
-        self.args = [OPENACE] + env.base_args() + ["--log-json"]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=self.log_file, stdin=subprocess.DEVNULL,
-                                     cwd=env.root)
-        live_procs.append(self)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def lines(self):
-        out = []
-        for raw in self.text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass
-        return out
-
-    def find(self, pred):
-        return [l for l in self.lines() if pred(l)]
-
-    def tail(self):
-        return f"exit: {self.proc.poll()}\nlog:\n{self.text()[-3000:]}"
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if not self.log_file.closed:
-            self.log_file.close()
-
-
-def is_ready(l):
-    """The line the host logs after starting every enabled plugin."""
-    return (l.get("tag") == "host" and
-            re.search(r"^openace \S+ \(SDK \d+\.\d+\) running: \d+ plugin\(s\)",
-                      str(l.get("msg", ""))) is not None)
-
-
-def wait_for_log(engine, pred, timeout=STARTUP_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        hits = engine.find(pred)
-        if hits:
-            return hits[0]
-        if engine.proc.poll() is not None or time.monotonic() > deadline:
-            hits = engine.find(pred)
-            return hits[0] if hits else None
-        time.sleep(0.05)
-
-
-def start_engine(env, what="engine finished starting"):
-    eng = Engine(env)
-    require(wait_for_log(eng, is_ready) is not None, what, eng.tail())
-    return eng
-
-
-def stop(engine):
-    """SIGTERM and wait; checks the engine exits 0."""
-    alive = engine.proc.poll() is None
-    if alive:
-        engine.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = engine.proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        rc = None
-    engine.kill()
-    check(alive and rc == 0, f"engine exits 0 after SIGTERM (got {rc})", engine.tail())
-
-
-# ---- HTTP -------------------------------------------------------------------
-
-class Resp:
-    def __init__(self, method, path, status=None, body=b"", error=None, ctype=None):
-        self.method = method
-        self.path = path
-        self.status = status
-        self.body = body
-        self.error = error
-        self.ctype = ctype
-        try:
-            self.json = json.loads(body.decode("utf-8")) if body else None
-        except (ValueError, UnicodeDecodeError):
-            self.json = None
-
-    def describe(self):
-        return (f"request: {self.method} {self.path}\nerror: {self.error}\n"
-                f"status: {self.status}\nbody: {self.body[:2000].decode('utf-8', 'replace')}")
-
-
-class Client:
-    """An API client with a bearer token."""
-
-    def __init__(self, port, token):
-        self.port = port
-        self.token = token
-
-    def req(self, method, path, body=None):
-        headers = {"Authorization": f"Bearer {self.token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            r = conn.getresponse()
-            return Resp(method, path, r.status, r.read(), ctype=r.getheader("Content-Type"))
-        except (OSError, http.client.HTTPException) as e:
-            return Resp(method, path, error=f"{type(e).__name__}: {e}")
-        finally:
-            conn.close()
-
-    def get(self, path):
-        return self.req("GET", path)
-
-    def post(self, path, body=None):
-        return self.req("POST", path, body)
-
-    def put(self, path, body=None):
-        return self.req("PUT", path, body)
-
-
-class SseReader(threading.Thread):
-    """Reads /api/events in a thread; messages land in .events as
-    (event, data) pairs."""
-
-    def __init__(self, port, path, token):
-        super().__init__(daemon=True)
-        self.port = port
-        self.path = path
-        self.token = token
-        self.status = None
-        self.error = None
-        self.events = []
-        self.opened = threading.Event()
-        self.cond = threading.Condition()
-        self.conn = None
-
-    def run(self):
-        try:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                   timeout=EVENT_TIMEOUT * 3)
-            self.conn.request("GET", self.path,
-                              headers={"Authorization": f"Bearer {self.token}"})
-            r = self.conn.getresponse()
-            self.status = r.status
-            self.opened.set()
-            if r.status != 200:
-                r.read()
-                return
-            ev, data = None, []
-            while True:
-                line = r.readline()
-                if not line:
-                    break
-                line = line.decode("utf-8", "replace").rstrip("\r\n")
-                if line == "":
-                    if data or ev:
-                        with self.cond:
-                            self.events.append((ev or "message", "\n".join(data)))
-                            self.cond.notify_all()
-                    ev, data = None, []
-                elif line.startswith("event:"):
-                    ev = line[6:].strip()
-                elif line.startswith("data:"):
-                    v = line[5:]
-                    data.append(v[1:] if v.startswith(" ") else v)
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.opened.set()
-            with self.cond:
-                self.cond.notify_all()
-
-    def wait_for(self, pred, timeout=EVENT_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if pred(e):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.is_alive():
-                    return None
-                self.cond.wait(left)
-
-    def close(self):
-        c = self.conn
-        if c is not None and c.sock is not None:
-            try:
-                c.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.join(5)
-        if c is not None:
-            c.close()
 
 
 def echo_states(sse):
@@ -427,7 +101,7 @@ def case_api():
     eng = start_engine(env)
     sse = None
     try:
-        c = Client(env.http_port, token)
+        c = Client(env.http_port, bearer=token)
         r = c.get("/api/scripts")
         require(r.status == 200 and isinstance(r.json, dict) and
                 isinstance(r.json.get("scripts"), list),
@@ -439,10 +113,11 @@ def case_api():
                   for s in r.json["scripts"] if s.get("name") in EXAMPLES),
               "every imported example is disabled and not running", r.describe())
 
-        r = Client(env.http_port, "not-a-token").get("/api/scripts")
+        r = Client(env.http_port, bearer="not-a-token").get("/api/scripts")
         check(r.status == 401, "GET /api/scripts with a wrong token -> 401", r.describe())
 
-        sse = SseReader(env.http_port, "/api/events?topics=plugin.state", token)
+        sse = SseReader(env.http_port, "/api/events?topics=plugin.state",
+                        {"Authorization": f"Bearer {token}"}, timeout=EVENT_TIMEOUT * 3)
         sse.start()
         sse.opened.wait(EVENT_TIMEOUT)
         require(sse.status == 200, "GET /api/events?topics=plugin.state -> 200 stream",
@@ -519,7 +194,7 @@ def case_api():
 
     eng = start_engine(env, "engine starts again")
     try:
-        c = Client(env.http_port, token)
+        c = Client(env.http_port, bearer=token)
         r = c.get("/api/scripts/bouncer")
         j = r.json if isinstance(r.json, dict) else {}
         check(r.status == 200 and j.get("enabled") is False and j.get("running") is False and
@@ -631,53 +306,5 @@ CASES = [
 ]
 
 
-def main():
-    global BUILD, OPENACE, PLUGINS, current_case, failed
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True, help="the CMake build directory")
-    ap.add_argument("-k", dest="only", help="run only cases whose title contains this")
-    opts = ap.parse_args()
-    BUILD = os.path.abspath(opts.build)
-    OPENACE = os.path.join(BUILD, "bin", "openace")
-    PLUGINS = os.path.join(BUILD, "plugins")
-    missing = [p for p in (OPENACE, os.path.join(PLUGINS, "example-echo.so"))
-               if not os.path.exists(p)]
-    if missing:
-        print("missing build outputs (build first): " + ", ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-    t0 = time.monotonic()
-    try:
-        for title, fn in CASES:
-            if opts.only and opts.only not in title:
-                continue
-            current_case = title
-            print(f"case {title}")
-            try:
-                fn()
-            except CaseAbort:
-                pass
-            except Exception:
-                failed += 1
-                failures.append(f"[{title}] raised:\n{traceback.format_exc()}")
-                print(traceback.format_exc())
-            finally:
-                for eng in live_procs:
-                    eng.kill()
-                live_procs.clear()
-    finally:
-        for eng in live_procs:
-            eng.kill()
-        for d in temp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
-    print(f"\n({time.monotonic() - t0:.1f} s)")
-    if failures:
-        print("failures:")
-        for f in failures:
-            print("  " + f.replace("\n", "\n  "))
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(CASES, __doc__, tmp_prefix="oa-lua-"))

@@ -15,34 +15,11 @@
 
 #include "host.h"
 #include "testutil.h"
+#include "testutil_host.h"
 
 #define ECHO_PLUGIN "example-echo"
 
 /* ---- a built-in plugin with a choice list, a secret and a double ------- */
-
-static int cfg_init(oa_plugin *self, const oa_host_api *api, void **state)
-{
-    (void)self;
-    (void)api;
-    *state = NULL;
-    return 0;
-}
-
-static int cfg_start(void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static void cfg_stop(void *state)
-{
-    (void)state;
-}
-
-static void cfg_destroy(void *state)
-{
-    (void)state;
-}
 
 static const oa_config_def cfg_config[] = {
     {.key = "mode", .type = OA_CFG_STRING, .default_value = "fast", .choices = "fast|slow",
@@ -62,10 +39,10 @@ static const oa_plugin_desc cfg_desc = {
     .summary = "Settings with choices and a secret.",
     .license = "MIT",
     .config = cfg_config,
-    .init = cfg_init,
-    .start = cfg_start,
-    .stop = cfg_stop,
-    .destroy = cfg_destroy,
+    .init = oa_test_plugin_init,
+    .start = oa_test_plugin_start,
+    .stop = oa_test_plugin_stop,
+    .destroy = oa_test_plugin_destroy,
 };
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -79,25 +56,13 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
-    const char *build = getenv("OA_BUILD_DIR");
-    oa_host_options o;
     char err[512];
 
     assert_non_null(f);
-    assert_non_null(build);
     oa_log_init(OA_LOG_INFO, 0, 0);
     f->dir = oa_test_tmpdir();
-    f->plugins = oa_test_path(build, "plugins");
-    memset(&o, 0, sizeof(o));
-    o.data_dir = f->dir;
-    o.plugin_dir = f->plugins;
-    o.engine = 1;
-    o.p2p_port = 9999;
-    o.http = OA_HTTP_DISPATCH;
-    if (oa_host_open(&f->h, NULL, &o, err, sizeof(err)) != 0) {
-        fail_msg("oa_host_open: %s", err);
-    }
-    assert_non_null(f->h.http);
+    f->plugins = oa_test_build_path("plugins");
+    oa_test_host_open(&f->h, f->dir, f->plugins, OA_HTTP_DISPATCH);
     assert_int_equal(oa_registry_add(f->h.reg, NULL, &cfg_desc, err, sizeof(err)), 0);
     oa_registry_resolve(f->h.reg);
     assert_int_equal(oa_registry_start_all(f->h.reg), 2);
@@ -108,9 +73,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    assert_int_equal(oa_host_close(&f->h), 0);
-    oa_test_rmtree(f->dir);
-    free(f->dir);
+    oa_test_host_close(&f->h, f->dir);
     free(f->plugins);
     free(f);
     return 0;
@@ -118,83 +81,12 @@ static int teardown(void **state)
 
 /* ---- requests ------------------------------------------------------------- */
 
-/* Decodes %XX escapes in place, as the server does for paths and query
- * arguments. */
-static char *url_decode(char *s)
-{
-    char *out = s;
-    for (const char *p = s; *p != '\0'; p++) {
-        unsigned v;
-        if (p[0] == '%' && p[1] != '\0' && p[2] != '\0' && sscanf(p + 1, "%2x", &v) == 1) {
-            *out++ = (char)v;
-            p += 2;
-        } else {
-            *out++ = *p;
-        }
-    }
-    *out = '\0';
-    return s;
-}
-
-/* Builds a request for "path?a=b&c=d" as the token user "tester". */
-static oa_http_req *mkreq(const char *method, const char *target, const char *body)
-{
-    oa_http_req *req = calloc(1, sizeof(*req));
-    const char *qm = strchr(target, '?');
-
-    assert_non_null(req);
-    snprintf(req->method, sizeof(req->method), "%s", method);
-    req->path = url_decode(qm != NULL ? strndup(target, (size_t)(qm - target)) : strdup(target));
-    if (qm != NULL) {
-        const char *p = qm + 1;
-        while (*p != '\0') {
-            const char *amp = strchr(p, '&');
-            size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-            const char *eq = memchr(p, '=', len);
-            oa_kv *kv;
-            req->query = realloc(req->query, (req->nquery + 1) * sizeof(*req->query));
-            assert_non_null(req->query);
-            kv = &req->query[req->nquery++];
-            kv->name = strndup(p, eq != NULL ? (size_t)(eq - p) : len);
-            kv->value = url_decode(eq != NULL ? strndup(eq + 1, len - (size_t)(eq + 1 - p))
-                                              : strdup(""));
-            p += len;
-            if (*p == '&') {
-                p++;
-            }
-        }
-    }
-    if (body != NULL) {
-        req->body = strdup(body);
-        req->body_len = strlen(body);
-    }
-    snprintf(req->client, sizeof(req->client), "127.0.0.1:40000");
-    req->auth = OA_AUTH_TOKEN;
-    snprintf(req->user, sizeof(req->user), "tester");
-    return req;
-}
-
-/* Dispatches a request, checks the status and returns the parsed JSON. */
+/* Dispatches a request as the token user "tester", checks the status and
+ * returns the parsed JSON. */
 static json_t *call(fx *f, const char *method, const char *target, const char *body,
                     int status)
 {
-    oa_http_req *req = mkreq(method, target, body);
-    json_error_t jerr;
-    json_t *j;
-
-    oa_http_dispatch(f->h.http, req);
-    assert_true(req->replied);
-    if (req->status != status) {
-        fail_msg("%s %s: status %d, wanted %d: %s", method, target, req->status, status,
-                 req->resp_body ? req->resp_body : "");
-    }
-    assert_string_equal(req->content_type, "application/json");
-    j = json_loadb(req->resp_body, req->resp_len, JSON_DECODE_ANY, &jerr);
-    if (j == NULL) {
-        fail_msg("%s %s: not JSON (%s): %s", method, target, jerr.text, req->resp_body);
-    }
-    oa_http_req_free(req);
-    return j;
+    return oa_test_call(f->h.http, method, target, body, status);
 }
 
 /* Checks {"error": {"code": code, "message": "..."}}; frees j. */
@@ -381,7 +273,7 @@ static void test_login_required(void **state)
     static const char *const paths[] = {"/api/status", "/api/plugins", "/api/logs",
                                         "/api/audit",  "/api/events",  "/metrics"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        oa_http_req *req = mkreq("GET", paths[i], NULL);
+        oa_http_req *req = oa_test_req("GET", paths[i], NULL);
         req->auth = OA_AUTH_NONE;
         req->user[0] = '\0';
         oa_http_dispatch(f->h.http, req);
@@ -637,7 +529,7 @@ static void test_config_put_bad_bodies(void **state)
 static void test_body_too_large(void **state)
 {
     fx *f = *state;
-    oa_http_req *req = mkreq("PUT", "/api/plugins/" ECHO_PLUGIN "/config", NULL);
+    oa_http_req *req = oa_test_req("PUT", "/api/plugins/" ECHO_PLUGIN "/config", NULL);
     json_t *j;
     req->body_too_large = 1;
     oa_http_dispatch(f->h.http, req);
@@ -872,7 +764,7 @@ static void test_metrics_text(void **state)
 
     expect_error(call(f, "GET", "/api/plugins/nosuch", NULL, 404), "not_found");
     json_decref(call(f, "POST", "/api/plugins/cfgtest/disable", NULL, 200));
-    req = mkreq("GET", "/metrics", NULL);
+    req = oa_test_req("GET", "/metrics", NULL);
     oa_http_dispatch(f->h.http, req);
     assert_int_equal(req->status, 200);
     assert_string_equal(req->content_type, "text/plain; version=0.0.4");
@@ -896,7 +788,7 @@ static oa_http_stream *open_events(fx *f, const char *query)
     int cache = 0;
 
     snprintf(path, sizeof(path), "/api/events%s", query);
-    req = mkreq("GET", path, NULL);
+    req = oa_test_req("GET", path, NULL);
     oa_http_dispatch(f->h.http, req);
     assert_int_equal(req->status, 200);
     assert_string_equal(req->content_type, "text/event-stream");
@@ -1133,7 +1025,7 @@ static void test_events_bad_topics(void **state)
     };
     size_t subs = subscribers(f);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        oa_http_req *req = mkreq("GET", bad[i], NULL);
+        oa_http_req *req = oa_test_req("GET", bad[i], NULL);
         oa_http_dispatch(f->h.http, req);
         if (req->status != 400) {
             fail_msg("%s: status %d", bad[i], req->status);

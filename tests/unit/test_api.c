@@ -14,6 +14,7 @@
 
 #include "host.h"
 #include "testutil.h"
+#include "testutil_host.h"
 
 static oa_plugin *g_self;
 static const oa_host_api *g_api;
@@ -24,22 +25,6 @@ static int p_init(oa_plugin *self, const oa_host_api *api, void **state)
     g_api = api;
     *state = NULL;
     return 0;
-}
-
-static int p_start(void *state)
-{
-    (void)state;
-    return 0;
-}
-
-static void p_stop(void *state)
-{
-    (void)state;
-}
-
-static void p_destroy(void *state)
-{
-    (void)state;
 }
 
 static const oa_config_def p_config[] = {
@@ -57,9 +42,9 @@ static const oa_plugin_desc p_desc = {
     .kind = OA_KIND_ENGINE,
     .config = p_config,
     .init = p_init,
-    .start = p_start,
-    .stop = p_stop,
-    .destroy = p_destroy,
+    .start = oa_test_plugin_start,
+    .stop = oa_test_plugin_stop,
+    .destroy = oa_test_plugin_destroy,
 };
 
 typedef struct fx {
@@ -69,13 +54,8 @@ typedef struct fx {
 
 static void open_host(fx *f)
 {
-    oa_host_options o;
     char err[512];
-    memset(&o, 0, sizeof(o));
-    o.data_dir = f->dir;
-    o.engine = 1;
-    o.p2p_port = 9999;
-    assert_int_equal(oa_host_open(&f->h, NULL, &o, err, sizeof(err)), 0);
+    oa_test_host_open(&f->h, f->dir, NULL, OA_HTTP_OFF);
     assert_int_equal(oa_registry_add(f->h.reg, NULL, &p_desc, err, sizeof(err)), 0);
     oa_registry_resolve(f->h.reg);
     assert_int_equal(oa_registry_start_all(f->h.reg), 1);
@@ -94,9 +74,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    assert_int_equal(oa_host_close(&f->h), 0);
-    oa_test_rmtree(f->dir);
-    free(f->dir);
+    oa_test_host_close(&f->h, f->dir);
     free(f);
     return 0;
 }

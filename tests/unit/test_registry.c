@@ -16,6 +16,7 @@
 #include "host.h"
 #include "plugin.h"
 #include "testutil.h"
+#include "testutil_host.h"
 
 /* ---- a configurable fake plugin ------------------------------------------ */
 
@@ -265,16 +266,6 @@ typedef struct fx {
     oa_host h;
 } fx;
 
-static void host_open(fx *f)
-{
-    oa_host_options o;
-    char err[512];
-    memset(&o, 0, sizeof(o));
-    o.data_dir = f->dir;
-    o.engine = 1;
-    assert_int_equal(oa_host_open(&f->h, NULL, &o, err, sizeof(err)), 0);
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
@@ -286,7 +277,7 @@ static int setup(void **state)
     ticks_total = 0;
     events_seen = 0;
     work_done_status = 1;
-    host_open(f);
+    oa_test_host_open(&f->h, f->dir, NULL, OA_HTTP_OFF);
     *state = f;
     return 0;
 }
@@ -295,9 +286,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     /* Every test is a leak check: the loop must close with nothing open. */
-    assert_int_equal(oa_host_close(&f->h), 0);
-    oa_test_rmtree(f->dir);
-    free(f->dir);
+    oa_test_host_close(&f->h, f->dir);
     free(f);
     return 0;
 }
@@ -454,7 +443,7 @@ static void test_disabled_state_persists_across_reopen(void **state)
     assert_int_equal(oa_host_close(&f->h), 0);
 
     nevents = 0;
-    host_open(f);
+    oa_test_host_open(&f->h, f->dir, NULL, OA_HTTP_OFF);
     add(f, &d_a);
     oa_registry_resolve(f->h.reg);
     assert_int_equal(oa_registry_start_all(f->h.reg), 0);

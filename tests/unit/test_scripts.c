@@ -20,6 +20,7 @@
 #include "lua.h"
 #include "scripts.h"
 #include "testutil.h"
+#include "testutil_host.h"
 
 #define ECHO_PLUGIN "example-echo"
 #define WAIT_MS 10000 /* safety bound of a wait; never asserted */
@@ -41,10 +42,10 @@ typedef struct fx {
 /* ---- fixture ------------------------------------------------------------ */
 
 /* The source tree, from the build's CMakeCache.txt. */
-static char *source_dir(const char *build)
+static char *source_dir(void)
 {
     static const char key[] = "CMAKE_HOME_DIRECTORY:INTERNAL=";
-    char *cache = oa_test_path(build, "CMakeCache.txt");
+    char *cache = oa_test_build_path("CMakeCache.txt");
     char line[4096];
     char *out = NULL;
     FILE *fp = fopen(cache, "r");
@@ -81,18 +82,7 @@ static void on_state(void *arg, const char *topic, const char *json, size_t len)
  * and sets up scripts over a new runtime, importing from examples. */
 static void fx_open(fx *f, const char *examples)
 {
-    oa_host_options o;
-    char err[512];
-
-    memset(&o, 0, sizeof(o));
-    o.data_dir = f->dir;
-    o.plugin_dir = f->plugins;
-    o.engine = 1;
-    o.p2p_port = 9999;
-    o.http = OA_HTTP_DISPATCH;
-    if (oa_host_open(&f->h, NULL, &o, err, sizeof(err)) != 0) {
-        fail_msg("oa_host_open: %s", err);
-    }
+    oa_test_host_open(&f->h, f->dir, f->plugins, OA_HTTP_DISPATCH);
     assert_int_equal(oa_registry_start_all(f->h.reg), 1);
     assert_int_equal(oa_bus_subscribe(f->h.bus, "plugin.state", on_state, f, NULL, NULL), 0);
     assert_int_equal(oa_lua_new(&f->h, NULL, NULL, &f->L), 0);
@@ -143,15 +133,13 @@ static uint64_t log_last(void)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
-    const char *build = getenv("OA_BUILD_DIR");
     char *src;
 
     assert_non_null(f);
-    assert_non_null(build);
     oa_log_init(OA_LOG_INFO, 0, 0);
     f->dir = oa_test_tmpdir();
-    f->plugins = oa_test_path(build, "plugins");
-    src = source_dir(build);
+    f->plugins = oa_test_build_path("plugins");
+    src = source_dir();
     f->examples = oa_test_path(src, "scripts/lua");
     free(src);
     f->log_mark = log_last();
@@ -252,44 +240,11 @@ static void wait_log(fx *f, const char *script, const char *text)
 
 /* ---- requests ------------------------------------------------------------- */
 
-/* Builds a request as the token user "tester". */
-static oa_http_req *mkreq(const char *method, const char *path, const char *body)
-{
-    oa_http_req *req = calloc(1, sizeof(*req));
-
-    assert_non_null(req);
-    snprintf(req->method, sizeof(req->method), "%s", method);
-    req->path = strdup(path);
-    if (body != NULL) {
-        req->body = strdup(body);
-        req->body_len = strlen(body);
-    }
-    snprintf(req->client, sizeof(req->client), "127.0.0.1:40000");
-    req->auth = OA_AUTH_TOKEN;
-    snprintf(req->user, sizeof(req->user), "tester");
-    return req;
-}
-
-/* Dispatches a request, checks the status and returns the parsed JSON. */
+/* Dispatches a request as the token user "tester", checks the status and
+ * returns the parsed JSON. */
 static json_t *call(fx *f, const char *method, const char *path, const char *body, int status)
 {
-    oa_http_req *req = mkreq(method, path, body);
-    json_error_t jerr;
-    json_t *j;
-
-    oa_http_dispatch(f->h.http, req);
-    assert_true(req->replied);
-    if (req->status != status) {
-        fail_msg("%s %s: status %d, wanted %d: %s", method, path, req->status, status,
-                 req->resp_body ? req->resp_body : "");
-    }
-    assert_string_equal(req->content_type, "application/json");
-    j = json_loadb(req->resp_body, req->resp_len, JSON_DECODE_ANY, &jerr);
-    if (j == NULL) {
-        fail_msg("%s %s: not JSON (%s): %s", method, path, jerr.text, req->resp_body);
-    }
-    oa_http_req_free(req);
-    return j;
+    return oa_test_call(f->h.http, method, path, body, status);
 }
 
 /* PUT /api/scripts/{name} with {"source": source[, "enabled": enabled]}
@@ -691,7 +646,7 @@ static void test_routes(void **state)
     }
     /* Everything needs a login. */
     {
-        oa_http_req *req = mkreq("GET", "/api/scripts", NULL);
+        oa_http_req *req = oa_test_req("GET", "/api/scripts", NULL);
         req->auth = OA_AUTH_NONE;
         req->user[0] = '\0';
         oa_http_dispatch(f->h.http, req);
