@@ -7,6 +7,7 @@ import { fill, h } from './dom.js';
 import { mountOverview } from './pages/overview.js';
 import { mountPlugins } from './pages/plugins.js';
 import { mountPlugin } from './pages/plugin.js';
+import { mountScript, mountScripts } from './pages/scripts.js';
 import { mountLogs } from './pages/logs.js';
 import { mountEvents } from './pages/events.js';
 import { mountAudit } from './pages/audit.js';
@@ -15,6 +16,8 @@ const routes = [
   { re: /^\/admin\/?$/, title: 'Overview', nav: '/admin/', mount: mountOverview },
   { re: /^\/admin\/plugins\/?$/, title: 'Plugins', nav: '/admin/plugins', mount: mountPlugins },
   { re: /^\/admin\/plugins\/([^/]+)\/?$/, title: 'Plugin', nav: '/admin/plugins', mount: mountPlugin },
+  { re: /^\/admin\/scripts\/?$/, title: 'Scripts', nav: '/admin/scripts', mount: mountScripts },
+  { re: /^\/admin\/scripts\/([^/]+)\/?$/, title: 'Script', nav: '/admin/scripts', mount: mountScript },
   { re: /^\/admin\/logs\/?$/, title: 'Logs', nav: '/admin/logs', mount: mountLogs },
   { re: /^\/admin\/events\/?$/, title: 'Events', nav: '/admin/events', mount: mountEvents },
   { re: /^\/admin\/audit\/?$/, title: 'Audit', nav: '/admin/audit', mount: mountAudit },
