@@ -25,7 +25,7 @@ try {
 
 const BUILD = path.resolve(process.env.OA_BUILD_DIR || path.join(__dirname, '..', '..', 'build'));
 const ENGINE = path.join(BUILD, 'bin', 'openace');
-const PLUGINS = path.join(BUILD, 'plugins');
+const PLUGINS = path.join(BUILD, 'tests', 'echo-plugins');
 const ARTIFACTS = path.join(BUILD, 'tests', 'artifacts');
 const CHROMIUM = process.env.OA_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',

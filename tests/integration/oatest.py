@@ -48,7 +48,7 @@ class Build:
     def set(self, path):
         self.dir = os.path.abspath(path)
         self.openace = os.path.join(self.dir, "bin", "openace")
-        self.plugins = os.path.join(self.dir, "plugins")
+        self.plugins = os.path.join(self.dir, "tests", "echo-plugins")
         self.test_plugins = os.path.join(self.dir, "tests", "plugins")
 
 

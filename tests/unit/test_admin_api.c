@@ -61,7 +61,7 @@ static int setup(void **state)
     assert_non_null(f);
     oa_log_init(OA_LOG_INFO, 0, 0);
     f->dir = oa_test_tmpdir();
-    f->plugins = oa_test_build_path("plugins");
+    f->plugins = oa_test_build_path("tests/echo-plugins");
     oa_test_host_open(&f->h, f->dir, f->plugins, OA_HTTP_DISPATCH);
     assert_int_equal(oa_registry_add(f->h.reg, NULL, &cfg_desc, err, sizeof(err)), 0);
     oa_registry_resolve(f->h.reg);

@@ -117,7 +117,7 @@ static int setup(void **state)
     oa_log_init(OA_LOG_INFO, 0, 0);
     f->dir = oa_test_tmpdir();
     assert_non_null(f->dir);
-    f->plugins = oa_test_path(build, "plugins");
+    f->plugins = oa_test_path(build, "tests/echo-plugins");
     f->modules = oa_test_path(f->dir, "modules");
     assert_int_equal(mkdir(f->modules, 0700), 0);
     open_host(f);

@@ -138,7 +138,7 @@ static int setup(void **state)
     assert_non_null(f);
     oa_log_init(OA_LOG_INFO, 0, 0);
     f->dir = oa_test_tmpdir();
-    f->plugins = oa_test_build_path("plugins");
+    f->plugins = oa_test_build_path("tests/echo-plugins");
     src = source_dir();
     f->examples = oa_test_path(src, "scripts/lua");
     free(src);
