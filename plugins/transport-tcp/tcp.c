@@ -103,9 +103,16 @@ static void fill_stats(const tcp_plugin *p, oa_transport_stats *st)
 
 static void tcp_stats(void *instance, oa_transport_stats *st)
 {
-    if (instance != NULL && st != NULL) {
-        fill_stats(instance, st);
+    oa_transport_stats full;
+    size_t n;
+    if (instance == NULL || st == NULL || st->size < sizeof(st->size)) {
+        return;
     }
+    /* Fill only what the caller's version of the struct holds. */
+    n = st->size < sizeof(full) ? st->size : sizeof(full);
+    fill_stats(instance, &full);
+    full.size = (uint32_t)n;
+    memcpy(st, &full, n);
 }
 
 static char *stats_json(tcp_plugin *p)

@@ -131,7 +131,10 @@ int fx_host_up(fx *f, int p2p_port, ...)
 oa_transport_stats fx_stats(fx *f)
 {
     oa_transport_stats st;
+    memset(&st, 0, sizeof(st));
+    st.size = (uint32_t)sizeof(st);
     f->t->stats(f->t->instance, &st);
+    assert_int_equal(st.size, sizeof(st));
     return st;
 }
 

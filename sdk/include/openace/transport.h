@@ -11,6 +11,21 @@
  * Ownership: connections belong to the transport. A connection lives from a
  * successful connect/accept until its close callback has been called; after
  * that the pointer is invalid. Data handed to write is copied.
+ *
+ * Closing is synchronous for the caller: close() calls every unfinished
+ * write's callback with OA_ECANCELED, then the close callback (reason
+ * OA_CLOSE_LOCAL), all before it returns; nothing is called for that
+ * connection afterwards, and it must not be touched again. close() on a
+ * connection still connecting calls its connect callback with OA_ECANCELED
+ * (and no close callback, since it never opened). When the transport plugin
+ * stops, it does the same for every connection (reason OA_CLOSE_SHUTDOWN)
+ * before its stop() returns.
+ *
+ * Addresses are numeric: "1.2.3.4:6881" or "[2001:db8::1]:6881". Calls
+ * return 0 or a negative OA_E*: OA_EINVAL (bad argument or address),
+ * OA_ESTATE (transport stopped, or connection closing), OA_EAGAIN (the
+ * connection cap is reached), OA_EBUSY (listener already adopted), OA_EIO
+ * (a socket error, with the reason in the plugin's log).
  */
 #ifndef OPENACE_TRANSPORT_H
 #define OPENACE_TRANSPORT_H
@@ -50,7 +65,11 @@ typedef void (*oa_conn_close_cb)(void *arg, oa_conn *conn, int reason);
 /* A write reached the kernel (status 0) or failed. */
 typedef void (*oa_conn_write_cb)(void *arg, oa_conn *conn, int status);
 
+/* The caller sets size to sizeof(oa_transport_stats) before calling stats();
+ * the transport fills the fields that fit in both its and the caller's
+ * version of the struct (the struct only grows at the end). */
 typedef struct oa_transport_stats {
+    uint32_t size;
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint32_t connections;       /* open now */
@@ -65,8 +84,9 @@ typedef struct oa_transport {
     const char *name;           /* "tcp" */
     void *instance;             /* pass as the first argument below */
 
-    /* Listens on addr ("0.0.0.0:8621", "[::]:8621"; NULL: every address on
-     * the host's p2p port). */
+    /* Listens on addr ("0.0.0.0:8621", "[::]:8621"). NULL means the
+     * transport's own configured address; by default every address (IPv4
+     * and IPv6: one listener, several sockets) on the host's p2p port. */
     int (*listen)(void *instance, const char *addr, oa_conn_accept_cb cb, void *arg,
                   oa_listener **out);
     void (*listen_close)(oa_listener *l);
@@ -88,7 +108,7 @@ typedef struct oa_transport {
     int (*write)(oa_conn *c, const void *data, size_t len, oa_conn_write_cb cb, void *arg);
     /* Bytes queued and not yet written to the kernel. */
     size_t (*write_queued)(oa_conn *c);
-    /* Closes; pending writes are dropped; close_cb follows (reason LOCAL). */
+    /* Closes now: see "Closing" above. */
     void (*close)(oa_conn *c);
 
     /* "ip:port" of each end; OA_EINVAL if buf is too small. */
