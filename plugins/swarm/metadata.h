@@ -100,16 +100,18 @@ typedef struct oa_meta_server {
  * (we do not have the metadata yet), the piece is past the end, the
  * server refuses or its limit is reached. Returns OA_META_DATA or
  * OA_META_REJECT, telling which was written, or OA_EINVAL (req not a
- * request, info_len 0 or above OA_EXT_MAX_METADATA_SIZE) or OA_ENOMEM. */
+ * request, its piece at or beyond OA_META_MAX_PIECES, info_len 0 or above
+ * OA_EXT_MAX_METADATA_SIZE) or OA_ENOMEM. srv may be NULL: no limit. */
 int oa_meta_serve(oa_meta_server *srv, const uint8_t *info, size_t info_len,
                   const oa_meta_msg *req, uint8_t **out, size_t *len);
 
 /* ---- fetching ----------------------------------------------------------- */
 
-/* A fetch learns the metadata size from the peers' handshakes and takes
- * the size most peers agree on; peers that announce another size are not
- * asked, unless every peer of the chosen size is gone or banned, when the
- * fetch starts over with the next size. Pieces go one per request to the
+/* A fetch learns the metadata size from the peers' handshakes: it fetches
+ * the first size announced, and peers that announce another are not
+ * asked, unless every peer of that size is gone or banned; the fetch then
+ * starts over with the size most remaining peers announce (ties: the
+ * older peer's). Pieces go one per request to the
  * least loaded peers in turn, at most max_per_peer at a time each. A
  * reject or a timeout puts the piece back and rests that peer for
  * backoff_ms. Once every piece is in, the SHA-1 of the whole is compared

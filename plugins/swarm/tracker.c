@@ -110,9 +110,6 @@ static void entry_free(tr_entry *e)
     free(e);
 }
 
-/* Starts the next round after delay_ms. */
-static void schedule(oa_tracker *t, uint64_t delay_ms);
-
 static void on_round(uv_timer_t *timer)
 {
     oa_tracker *t = timer->data;
@@ -125,6 +122,7 @@ static void on_round(uv_timer_t *timer)
     round_continue(t);
 }
 
+/* Starts the next round after delay_ms. */
 static void schedule(oa_tracker *t, uint64_t delay_ms)
 {
     uv_timer_start(&t->timer, on_round, delay_ms, 0);

@@ -525,6 +525,7 @@ static int dedup_cmp(const void *a, const void *b)
 static int peers_dedup(peer_list *pl)
 {
     dedup_key *keys;
+    const char *run;
     size_t i;
     size_t w = 0;
 
@@ -540,10 +541,14 @@ static int peers_dedup(peer_list *pl)
         keys[i].index = i;
     }
     qsort(keys, pl->n, sizeof(*keys), dedup_cmp);
+    /* Equal texts sort together, first appearance first; that one stays. */
+    run = keys[0].s;
     for (i = 1; i < pl->n; i++) {
-        if (strcmp(keys[i].s, keys[i - 1].s) == 0) {
+        if (strcmp(keys[i].s, run) == 0) {
             free(pl->v[keys[i].index]);
             pl->v[keys[i].index] = NULL;
+        } else {
+            run = keys[i].s;
         }
     }
     free(keys);

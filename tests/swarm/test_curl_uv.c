@@ -94,6 +94,7 @@ static int h_hold(void *arg, oa_http_req *req)
 
     (void)req;
     f->holds++;
+    uv_stop(&f->loop);
     return 0;
 }
 
@@ -104,15 +105,18 @@ static void on_deadline(uv_timer_t *t)
     fx *f = t->data;
 
     f->deadline_hit = 1;
+    uv_stop(t->loop);
 }
 
-/* Runs the loop until pred holds; fails the test after 10 s without. */
+/* Runs the loop until pred holds; fails the test after 10 s without.
+ * Every callback that changes what a predicate reads stops the loop, so
+ * that the predicate is checked again right away. */
 static void run_until(fx *f, int (*pred)(const fx *f, int n), int n)
 {
     f->deadline_hit = 0;
     uv_timer_start(&f->deadline, on_deadline, 10000, 0);
     while (!pred(f, n) && !f->deadline_hit) {
-        uv_run(&f->loop, UV_RUN_ONCE);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
     }
     uv_timer_stop(&f->deadline);
     if (!pred(f, n)) {
@@ -141,6 +145,7 @@ static void on_closed(void *arg)
     fx *f = arg;
 
     f->closed = 1;
+    uv_stop(&f->loop);
 }
 
 static void on_done(void *arg, oa_curl_req *req, const oa_curl_result *res)
@@ -150,6 +155,7 @@ static void on_done(void *arg, oa_curl_req *req, const oa_curl_result *res)
 
     assert_true(f->ndone < MAX_DONE);
     r = &f->done[f->ndone++];
+    uv_stop(&f->loop);
     assert_false(f->closed);
     r->status = res->status;
     r->code = res->http_code;
@@ -217,7 +223,9 @@ static int teardown(void **state)
     }
     oa_http_close(f->h);
     uv_close((uv_handle_t *)&f->deadline, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+    /* A callback's uv_stop() may end a run early: run until nothing is left. */
+    while (uv_run(&f->loop, UV_RUN_DEFAULT) != 0) {
+    }
     assert_true(f->closed);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     free(f);

@@ -218,6 +218,8 @@ static void test_parse_compact(void **state)
     static const uint8_t peers[] = {10, 0, 0, 1, 0x1a, 0xe1,         /* 10.0.0.1:6881 */
                                     192, 168, 1, 2, 0xc8, 0xd5,      /* 192.168.1.2:51413 */
                                     10, 0, 0, 1, 0x1a, 0xe1,         /* duplicate */
+                                    192, 168, 1, 2, 0xc8, 0xd5,      /* duplicate */
+                                    10, 0, 0, 1, 0x1a, 0xe1,         /* and again */
                                     0, 0, 0, 0, 0x1a, 0xe1,          /* unspecified */
                                     8, 8, 4, 4, 0, 0};               /* port 0 */
     oa_benc_writer w;
