@@ -196,8 +196,7 @@ size_t oa_meta_fetch_expire(oa_meta_fetch *f, uint64_t now_ms);
  * the one being fetched, or not asked of it while fetching from one peer
  * at a time, is ignored (OA_META_PENDING). After OA_META_DONE every call
  * returns OA_META_DONE. */
-int oa_meta_fetch_on_data(oa_meta_fetch *f, uint64_t peer, const oa_meta_msg *msg,
-                          uint64_t now_ms);
+int oa_meta_fetch_on_data(oa_meta_fetch *f, uint64_t peer, const oa_meta_msg *msg);
 
 /* Takes a reject of piece from peer: the piece goes back to be asked of
  * another peer and this one rests. Returns 0, OA_ENOENT for an unknown

@@ -634,15 +634,13 @@ static int hash_failed(oa_meta_fetch *f)
     return OA_META_HASH_FAILED;
 }
 
-int oa_meta_fetch_on_data(oa_meta_fetch *f, uint64_t peer, const oa_meta_msg *msg,
-                          uint64_t now_ms)
+int oa_meta_fetch_on_data(oa_meta_fetch *f, uint64_t peer, const oa_meta_msg *msg)
 {
     uint8_t digest[OA_SHA1_LEN];
     mf_peer *p;
     mf_piece *pc;
     int rc;
 
-    (void)now_ms;
     if (f == NULL || msg == NULL || msg->type != OA_META_DATA ||
         (msg->data == NULL && msg->size > 0)) {
         return OA_EINVAL;

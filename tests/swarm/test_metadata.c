@@ -464,7 +464,7 @@ static void test_fuzz_decode(void **state)
             free(out);
             /* Into a fetch: whatever the data, no crash, no leak. A
              * banned or finished fetch is replaced. */
-            rc = oa_meta_fetch_on_data(f, 1, &m, it);
+            rc = oa_meta_fetch_on_data(f, 1, &m);
             assert_true(rc == OA_META_PENDING || rc == OA_META_HASH_FAILED || rc == OA_EPROTO ||
                         rc == OA_EACCES);
             if (rc == OA_EPROTO || rc == OA_EACCES || rc == OA_META_HASH_FAILED) {

@@ -143,7 +143,7 @@ static int sim_answer(sim *s, oa_meta_fetch *f, const oa_meta_request *req, uint
         free(out);
         return rc;
     }
-    rc = oa_meta_fetch_on_data(f, req->peer, &ans, now);
+    rc = oa_meta_fetch_on_data(f, req->peer, &ans);
     free(out);
     if (rc == OA_META_HASH_FAILED) {
         s->hash_failures++;
@@ -368,7 +368,7 @@ static void test_fetch_reject(void **state)
     /* Once done, data and rejects change nothing. */
     memset(&rej, 0, sizeof(rej));
     rej.type = OA_META_DATA;
-    assert_int_equal(oa_meta_fetch_on_data(f, 2, &rej, 22002), OA_META_DONE);
+    assert_int_equal(oa_meta_fetch_on_data(f, 2, &rej), OA_META_DONE);
     assert_int_equal(oa_meta_fetch_on_reject(f, 2, 0, 22002), OA_ESTATE);
     oa_meta_fetch_free(f);
     free(info);
@@ -413,9 +413,9 @@ static void test_fetch_timeout(void **state)
     q.piece = 0;
     assert_int_equal(oa_meta_serve(NULL, info, info_len, &q, &out, &len), OA_META_DATA);
     assert_int_equal(oa_meta_decode(out, len, &m, err, sizeof(err)), 0);
-    assert_int_equal(oa_meta_fetch_on_data(f, 2, &m, 40001), OA_META_PENDING);
+    assert_int_equal(oa_meta_fetch_on_data(f, 2, &m), OA_META_PENDING);
     /* And peer 1's answer for it is then a duplicate, ignored. */
-    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m, 40002), OA_META_PENDING);
+    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m), OA_META_PENDING);
     free(out);
     {
         uint32_t have = 0;
@@ -447,20 +447,20 @@ static void test_fetch_protocol_errors(void **state)
     m.total_size = info_len + 1;
     m.data = info;
     m.size = OA_META_PIECE_LEN;
-    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m, 1), OA_EPROTO);
+    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m), OA_EPROTO);
     m.total_size = info_len;
     m.size = 100;
-    assert_int_equal(oa_meta_fetch_on_data(f, 2, &m, 1), OA_EPROTO);
+    assert_int_equal(oa_meta_fetch_on_data(f, 2, &m), OA_EPROTO);
     assert_int_equal(oa_meta_fetch_take_bans(f, bans, 1), 1);
     assert_int_equal(bans[0].peer, 1);
     assert_string_equal(bans[0].why, "sent a total_size other than its handshake's metadata_size");
     assert_int_equal(oa_meta_fetch_take_bans(f, bans, 4), 1);
     assert_int_equal(bans[0].peer, 2);
     assert_string_equal(bans[0].why, "sent a metadata piece of the wrong length");
-    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m, 2), OA_EACCES);
-    assert_int_equal(oa_meta_fetch_on_data(f, 3, &m, 2), OA_ENOENT);
+    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m), OA_EACCES);
+    assert_int_equal(oa_meta_fetch_on_data(f, 3, &m), OA_ENOENT);
     m.type = OA_META_REJECT;
-    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m, 2), OA_EINVAL);
+    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m), OA_EINVAL);
     assert_int_equal(oa_meta_fetch_next(f, 3, &r), 0);
     assert_int_equal(oa_meta_fetch_peer(f, 3, OA_EXT_MAX_METADATA_SIZE + 1), OA_ERANGE);
     /* A banned peer that leaves stays banned. */
@@ -539,7 +539,7 @@ static void test_fetch_bad_info(void **state)
     assert_int_equal(oa_meta_fetch_result(f, &mi, err, sizeof(err)), OA_ESTATE);
     assert_int_equal(oa_meta_fetch_peer(f, 1, sizeof(bogus) - 1), 0);
     assert_int_equal(oa_meta_fetch_next(f, 0, &r), 1);
-    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m, 0), OA_META_DONE);
+    assert_int_equal(oa_meta_fetch_on_data(f, 1, &m), OA_META_DONE);
     assert_int_equal(oa_meta_fetch_result(f, &mi, err, sizeof(err)), OA_EPROTO);
     assert_null(mi);
     assert_true(strncmp(err, "metainfo: ", 10) == 0);
