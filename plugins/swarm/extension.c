@@ -5,6 +5,7 @@
 #include "extension.h"
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,26 +21,9 @@ static const char *const kind_names[OA_EXT_SLOTS] = {
     "handshake", "ut_metadata", "ut_pex", "oa_live",
 };
 
-static int efail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "extension handshake:". */
+#define efail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "extension handshake: ", __VA_ARGS__)
 
-/* Writes "extension handshake: <message>" into the caller's buffer. */
-static int efail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "extension handshake: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* ---- names and ids ------------------------------------------------------ */
 

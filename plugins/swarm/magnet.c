@@ -2,6 +2,7 @@
  * Magnet links: parsing (BEP 9 link format) and writing.
  */
 #include "magnet.h"
+#include "swarm_err.h"
 
 #include <openace/sdk.h>
 
@@ -10,26 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int mfail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "magnet:". */
+#define mfail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "magnet: ", __VA_ARGS__)
 
-/* Writes "magnet: <message>" into the caller's error buffer. */
-static int mfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "magnet: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 static int hex_val(char c)
 {

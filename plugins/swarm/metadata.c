@@ -5,32 +5,16 @@
 #include "metadata.h"
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int mfail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "ut_metadata:". */
+#define mfail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "ut_metadata: ", __VA_ARGS__)
 
-/* Writes "ut_metadata: <message>" into the caller's buffer. */
-static int mfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "ut_metadata: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 uint32_t oa_meta_piece_count(uint64_t size)
 {

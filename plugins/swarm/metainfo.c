@@ -4,6 +4,7 @@
 #include "metainfo.h"
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 #include <openace/sdk.h>
 
@@ -18,26 +19,9 @@
  * files) bounds the decoder's memory to about 100 MB. */
 #define MI_MAX_NODES ((size_t)1 << 21)
 
-static int mi_fail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "metainfo:". */
+#define mi_fail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "metainfo: ", __VA_ARGS__)
 
-/* Writes "metainfo: <message>" into the caller's error buffer. */
-static int mi_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "metainfo: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* Copies n bytes into a new NUL-terminated string; NULL when out of memory
  * or when the bytes hold a NUL (which a C string cannot carry). */

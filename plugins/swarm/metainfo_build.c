@@ -11,6 +11,7 @@
 #include "metainfo.h"
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 #include <openace/sdk.h>
 
@@ -53,25 +54,9 @@ struct oa_mi_build {
     uint8_t *done;   /* one flag per piece */
 };
 
-static int bfail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "torrent build:". */
+#define bfail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "torrent build: ", __VA_ARGS__)
 
-static int bfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "torrent build: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 int oa_mi_build_new(const char *name, uint64_t piece_length, oa_mi_build **out, char *err,
                     size_t errlen)

@@ -4,6 +4,7 @@
 #include "pex.h"
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,26 +14,9 @@
 #define V4_ENTRY 6
 #define V6_ENTRY 18
 
-static int pfail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "ut_pex:". */
+#define pfail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "ut_pex: ", __VA_ARGS__)
 
-/* Writes "ut_pex: <message>" into the caller's buffer. */
-static int pfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "ut_pex: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 int oa_pex_peer_set(oa_pex_peer *p, const uint8_t *ip, size_t ip_len, uint16_t port,
                     uint8_t flags)

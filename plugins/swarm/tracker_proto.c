@@ -15,30 +15,14 @@
 #include <string.h>
 
 #include "bencode.h"
+#include "swarm_err.h"
 
 /* Longest peer text: "[" + 45 (INET6_ADDRSTRLEN - 1) + "]:65535". */
 #define PEER_TEXT_MAX 64
 
-static int tfail(char *err, size_t errlen, int code, const char *fmt, ...) OA_PRINTF(4, 5);
+/* Error sentences start with "tracker:". */
+#define tfail(err, errlen, code, ...) oa_swarm_fail((err), (errlen), (code), "tracker: ", __VA_ARGS__)
 
-/* Writes "tracker: <message>" into the caller's error buffer. */
-static int tfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int used;
-
-    if (err == NULL || errlen == 0) {
-        return code;
-    }
-    used = snprintf(err, errlen, "tracker: ");
-    if (used < 0 || (size_t)used >= errlen) {
-        return code;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* ---- a growable string with a sticky error ------------------------------- */
 
