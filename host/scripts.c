@@ -644,6 +644,37 @@ static int compile_check(const char *name, const char *source, char *err, size_t
     return 0;
 }
 
+/* Reads a script's row: OA_ENOENT with "no script named ..." for an unknown
+ * or invalid name, OA_EIO-like codes with a sentence for a database error.
+ * On success the caller frees row with row_free. */
+static int fetch_row(oa_scripts *s, const char *name, script_row *row, char *err, size_t errlen)
+{
+    int rc = oa_scripts_name_valid(name) ? db_get(s, name, row) : OA_ENOENT;
+
+    if (rc == OA_ENOENT) {
+        set_err(err, errlen, "no script named '%.80s'", name != NULL ? name : "");
+    } else if (rc != 0) {
+        set_err(err, errlen, "cannot read script '%s' from the database", name);
+    }
+    return rc;
+}
+
+/* Loads source into the runtime; on refusal returns OA_EINVAL with the
+ * runtime's error (or a sentence naming the code) in err. */
+static int load_or_explain(oa_scripts *s, const char *name, const char *source, char *err,
+                           size_t errlen)
+{
+    int rc = oa_lua_load(s->L, name, source, err, errlen);
+
+    if (rc == 0) {
+        return 0;
+    }
+    if (err != NULL && errlen > 0 && err[0] == '\0') {
+        set_err(err, errlen, "script '%s' did not load: %s", name, oa_strerror(rc));
+    }
+    return OA_EINVAL;
+}
+
 /* Whether the runtime runs name now. */
 static int is_running(oa_scripts *s, const char *name)
 {
@@ -702,13 +733,10 @@ int oa_scripts_put(oa_scripts *s, const char *name, const char *source, int enab
         return rc;
     }
     /* Enabled: the runtime decides; on refusal the old script runs on. */
-    rc = oa_lua_load(s->L, name, source, err, errlen);
+    rc = load_or_explain(s, name, source, err, errlen);
     if (rc != 0) {
-        if (err != NULL && errlen > 0 && err[0] == '\0') {
-            set_err(err, errlen, "script '%s' did not load: %s", name, oa_strerror(rc));
-        }
         row_free(&old);
-        return OA_EINVAL;
+        return rc;
     }
     rc = db_put(s, name, source, 1);
     if (rc != 0) {
@@ -729,27 +757,19 @@ int oa_scripts_put(oa_scripts *s, const char *name, const char *source, int enab
 int oa_scripts_enable(oa_scripts *s, const char *name, char *err, size_t errlen)
 {
     script_row row;
-    int rc = oa_scripts_name_valid(name) ? db_get(s, name, &row) : OA_ENOENT;
+    int rc = fetch_row(s, name, &row, err, errlen);
 
-    if (rc == OA_ENOENT) {
-        set_err(err, errlen, "no script named '%.80s'", name != NULL ? name : "");
-        return rc;
-    }
     if (rc != 0) {
-        set_err(err, errlen, "cannot read script '%s' from the database", name);
         return rc;
     }
     if (row.enabled && is_running(s, name)) {
         row_free(&row);
         return 0;
     }
-    rc = oa_lua_load(s->L, name, row.source, err, errlen);
+    rc = load_or_explain(s, name, row.source, err, errlen);
     if (rc != 0) {
-        if (err != NULL && errlen > 0 && err[0] == '\0') {
-            set_err(err, errlen, "script '%s' did not load: %s", name, oa_strerror(rc));
-        }
         row_free(&row);
-        return OA_EINVAL;
+        return rc;
     }
     rc = db_set_state(s, name, 1, NULL);
     if (rc != 0) {
@@ -763,14 +783,9 @@ int oa_scripts_enable(oa_scripts *s, const char *name, char *err, size_t errlen)
 int oa_scripts_disable(oa_scripts *s, const char *name, char *err, size_t errlen)
 {
     script_row row;
-    int rc = oa_scripts_name_valid(name) ? db_get(s, name, &row) : OA_ENOENT;
+    int rc = fetch_row(s, name, &row, err, errlen);
 
-    if (rc == OA_ENOENT) {
-        set_err(err, errlen, "no script named '%.80s'", name != NULL ? name : "");
-        return rc;
-    }
     if (rc != 0) {
-        set_err(err, errlen, "cannot read script '%s' from the database", name);
         return rc;
     }
     /* An error the failure policy recorded stays for the administrator. */
@@ -787,14 +802,9 @@ int oa_scripts_disable(oa_scripts *s, const char *name, char *err, size_t errlen
 int oa_scripts_delete(oa_scripts *s, const char *name, char *err, size_t errlen)
 {
     script_row row;
-    int rc = oa_scripts_name_valid(name) ? db_get(s, name, &row) : OA_ENOENT;
+    int rc = fetch_row(s, name, &row, err, errlen);
 
-    if (rc == OA_ENOENT) {
-        set_err(err, errlen, "no script named '%.80s'", name != NULL ? name : "");
-        return rc;
-    }
     if (rc != 0) {
-        set_err(err, errlen, "cannot read script '%s' from the database", name);
         return rc;
     }
     row_free(&row);
