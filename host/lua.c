@@ -537,12 +537,12 @@ int oa_lua_load(oa_lua *rt, const char *name, const char *source, char *err, siz
     oa_lua_script *old;
     oa_lua_script *s = NULL;
     oa_lua_script **link;
-    char dummy[1];
+    char err_sink[1];
     int rc;
 
     if (err == NULL || errlen == 0) {
-        err = dummy;
-        errlen = sizeof(dummy);
+        err = err_sink;
+        errlen = sizeof(err_sink);
     }
     err[0] = '\0';
     if (rt == NULL || !name_valid(name)) {

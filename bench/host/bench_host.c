@@ -190,8 +190,8 @@ static int cmd_enable(int argc, char **argv)
     uint64_t iterations;
     uint64_t *en = NULL;
     uint64_t *dis = NULL;
-    uint64_t dummy_en;
-    uint64_t dummy_dis;
+    uint64_t warmup_en;
+    uint64_t warmup_dis;
     oa_host h;
     int running;
     int failed = 0;
@@ -224,7 +224,7 @@ static int cmd_enable(int argc, char **argv)
 
     /* Warm-up: first-touch of code and SQLite pages. */
     for (int i = 0; i < 20 && !failed; i++) {
-        failed = toggle_once(&h, name, &dummy_en, &dummy_dis);
+        failed = toggle_once(&h, name, &warmup_en, &warmup_dis);
     }
     for (uint64_t i = 0; i < iterations && !failed; i++) {
         failed = toggle_once(&h, name, &en[i], &dis[i]);

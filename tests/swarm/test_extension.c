@@ -18,34 +18,19 @@
 
 #include "bencode.h"
 #include "extension.h"
+#include "testutil.h"
 
 #define FUZZ_ITERATIONS 200000
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng() % n);
-}
-
 /* Parses an exact-size heap copy of n bytes. */
 static int parse_copy(const void *bytes, size_t n, oa_ext_handshake *hs, char *err, size_t errlen)
 {
-    uint8_t *copy = malloc(n > 0 ? n : 1);
+    uint8_t *copy = oa_test_exact_copy(bytes, n);
     int rc;
 
     assert_non_null(copy);
-    memcpy(copy, bytes, n);
     rc = oa_ext_handshake_parse(n > 0 ? copy : NULL, n, hs, err, errlen);
     free(copy);
     return rc;
@@ -467,34 +452,34 @@ static void mutate(uint8_t *s, size_t *n, size_t cap)
 {
     static const char *const tokens[] = {"i0e", "i-1e", "de", "le", "13:metadata_size",
                                          "1:m", "i16777217e", "4:reqq", "1:v", "e"};
-    size_t ops = 1 + rng_below(2);
+    size_t ops = 1 + oa_test_rng_below(2);
     size_t i;
     size_t k;
     size_t at;
 
     for (i = 0; i < ops && *n > 0; i++) {
-        at = rng_below(*n);
-        switch (rng_below(7)) {
+        at = oa_test_rng_below(*n);
+        switch (oa_test_rng_below(7)) {
         case 0:
-            s[at] = (uint8_t)rng();
+            s[at] = (uint8_t)oa_test_rng();
             break;
         case 1:
-            s[at] ^= (uint8_t)(1u << rng_below(8));
+            s[at] ^= (uint8_t)(1u << oa_test_rng_below(8));
             break;
         case 2:
             *n = at;
             break;
         case 3: /* a digit one off: lengths and integers near their edges */
-            s[at] = (uint8_t)(s[at] + (rng_below(2) ? 1 : 0xff));
+            s[at] = (uint8_t)(s[at] + (oa_test_rng_below(2) ? 1 : 0xff));
             break;
         case 4:
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             k = k < *n - at ? k : *n - at;
             memmove(s + at, s + at + k, *n - at - k);
             *n -= k;
             break;
         case 5: { /* a bencode token where it may or may not fit */
-            const char *t = tokens[rng_below(sizeof(tokens) / sizeof(tokens[0]))];
+            const char *t = tokens[oa_test_rng_below(sizeof(tokens) / sizeof(tokens[0]))];
 
             k = strlen(t);
             if (*n + k <= cap) {
@@ -505,11 +490,11 @@ static void mutate(uint8_t *s, size_t *n, size_t cap)
             break;
         }
         default:
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             if (*n + k <= cap) {
                 memmove(s + at + k, s + at, *n - at);
                 for (size_t j = 0; j < k; j++) {
-                    s[at + j] = (uint8_t)rng();
+                    s[at + j] = (uint8_t)oa_test_rng();
                 }
                 *n += k;
             }
@@ -585,10 +570,10 @@ static void test_fuzz_mutations(void **state)
     size_t it;
 
     (void)state;
-    rng_state = 0xE10E10E10ULL;
+    oa_test_rng_seed(0xE10E10E10ULL);
     oa_ext_peer_init(&peer);
     for (it = 0; it < FUZZ_ITERATIONS; it++) {
-        size_t which = rng_below(sizeof(seeds) / sizeof(seeds[0]));
+        size_t which = oa_test_rng_below(sizeof(seeds) / sizeof(seeds[0]));
         size_t n = seeds[which].n;
         int rc;
 

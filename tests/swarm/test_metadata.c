@@ -16,23 +16,9 @@
 
 #include "bencode.h"
 #include "metadata.h"
+#include "testutil.h"
 
 #define FUZZ_ITERATIONS 200000
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng() % n);
-}
 
 /* A valid single-file info dictionary with `pieces` piece hashes: about
  * 20 bytes a piece, so 2100 pieces make 3 metadata pieces. */
@@ -67,11 +53,10 @@ static uint8_t *make_info(size_t pieces, size_t *len)
 static int decode_copy(const void *bytes, size_t n, oa_meta_msg *m, uint8_t **keep, char *err,
                        size_t errlen)
 {
-    uint8_t *copy = malloc(n > 0 ? n : 1);
+    uint8_t *copy = oa_test_exact_copy(bytes, n);
     int rc;
 
     assert_non_null(copy);
-    memcpy(copy, bytes, n);
     rc = oa_meta_decode(n > 0 ? copy : NULL, n, m, err, errlen);
     if (keep != NULL) {
         *keep = copy; /* m->data points into it */
@@ -358,25 +343,25 @@ static void test_serve(void **state)
 
 static void mutate(uint8_t *s, size_t *n, size_t cap, size_t window)
 {
-    size_t ops = rng_below(4) == 0 ? 2 : 1;
+    size_t ops = oa_test_rng_below(4) == 0 ? 2 : 1;
     size_t i;
     size_t k;
     size_t at;
 
     for (i = 0; i < ops && *n > 0; i++) {
-        at = rng_below(*n < window ? *n : window);
-        switch (rng_below(6)) {
+        at = oa_test_rng_below(*n < window ? *n : window);
+        switch (oa_test_rng_below(6)) {
         case 0:
-            s[at] = (uint8_t)rng();
+            s[at] = (uint8_t)oa_test_rng();
             break;
         case 1:
-            s[at] = (uint8_t)(s[at] + (rng_below(2) ? 1 : 0xff));
+            s[at] = (uint8_t)(s[at] + (oa_test_rng_below(2) ? 1 : 0xff));
             break;
         case 2:
-            *n = at + rng_below(*n - at);
+            *n = at + oa_test_rng_below(*n - at);
             break;
         case 3:
-            k = 1 + rng_below(4);
+            k = 1 + oa_test_rng_below(4);
             k = k < *n - at ? k : *n - at;
             memmove(s + at, s + at + k, *n - at - k);
             *n -= k;
@@ -384,16 +369,16 @@ static void mutate(uint8_t *s, size_t *n, size_t cap, size_t window)
         case 4:
             if (*n + 1 <= cap) {
                 memmove(s + at + 1, s + at, *n - at);
-                s[at] = "0123456789ie:dl-"[rng_below(16)];
+                s[at] = "0123456789ie:dl-"[oa_test_rng_below(16)];
                 (*n)++;
             }
             break;
         default:
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             if (*n + k <= cap) {
                 memmove(s + at + k, s + at, *n - at);
                 for (size_t j = 0; j < k; j++) {
-                    s[at + j] = (uint8_t)rng();
+                    s[at + j] = (uint8_t)oa_test_rng();
                 }
                 *n += k;
             }
@@ -420,11 +405,11 @@ static void test_fuzz_decode(void **state)
     uint8_t ih[20] = {0};
 
     (void)state;
-    rng_state = 0xBEB9BEB9ULL;
+    oa_test_rng_seed(0xBEB9BEB9ULL);
     assert_int_equal(oa_meta_fetch_new(ih, NULL, &f), 0);
     assert_int_equal(oa_meta_fetch_peer(f, 1, 9), 0);
     for (it = 0; it < FUZZ_ITERATIONS; it++) {
-        const char *seed = seeds[rng_below(sizeof(seeds) / sizeof(seeds[0]))];
+        const char *seed = seeds[oa_test_rng_below(sizeof(seeds) / sizeof(seeds[0]))];
         size_t n = strlen(seed);
         uint8_t *buf = malloc(cap);
         uint8_t *copy;
@@ -434,7 +419,7 @@ static void test_fuzz_decode(void **state)
 
         assert_non_null(buf);
         memcpy(buf, seed, n);
-        mutate(buf, &n, cap, rng_below(2) ? 48 : n);
+        mutate(buf, &n, cap, oa_test_rng_below(2) ? 48 : n);
         copy = malloc(n > 0 ? n : 1);
         assert_non_null(copy);
         memcpy(copy, buf, n);
@@ -470,7 +455,7 @@ static void test_fuzz_decode(void **state)
             if (rc == OA_EPROTO || rc == OA_EACCES || rc == OA_META_HASH_FAILED) {
                 oa_meta_fetch_free(f);
                 assert_int_equal(oa_meta_fetch_new(ih, NULL, &f), 0);
-                assert_int_equal(oa_meta_fetch_peer(f, 1, 9 + rng_below(2) * 16381), 0);
+                assert_int_equal(oa_meta_fetch_peer(f, 1, 9 + oa_test_rng_below(2) * 16381), 0);
             }
             fed++;
         } else {

@@ -19,23 +19,9 @@
 
 #include "bencode.h"
 #include "metadata.h"
+#include "testutil.h"
 
 #define MAX_SIM 8
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng() % n);
-}
 
 static void sha1(const void *p, size_t n, uint8_t out[20])
 {
@@ -126,7 +112,7 @@ static int sim_answer(sim *s, oa_meta_fetch *f, const oa_meta_request *req, uint
     if (req->piece < 4) {
         s->asked[p - s->peers][req->piece]++;
     }
-    if (p->kind == SILENT || (reject_half && p->kind == REJECTER && rng_below(2) == 0)) {
+    if (p->kind == SILENT || (reject_half && p->kind == REJECTER && oa_test_rng_below(2) == 0)) {
         return OA_META_PENDING;
     }
     memset(&srv, 0, sizeof(srv));
@@ -557,15 +543,15 @@ static void test_fetch_random_swarms(void **state)
     size_t liars_banned = 0;
 
     (void)state;
-    rng_state = 0x5EED5EEDULL;
+    oa_test_rng_seed(0x5EED5EEDULL);
     for (swarm = 0; swarm < 300; swarm++) {
-        oa_meta_fetch_config cfg = {3000, 5000, (unsigned)(1 + rng_below(3))};
+        oa_meta_fetch_config cfg = {3000, 5000, (unsigned)(1 + oa_test_rng_below(3))};
         oa_meta_fetch *f = NULL;
         oa_meta_ban bans[MAX_SIM];
         uint8_t ih[20];
         uint64_t now = 0;
-        size_t npeers = 2 + rng_below(MAX_SIM - 1);
-        size_t honest = rng_below(npeers);
+        size_t npeers = 2 + oa_test_rng_below(MAX_SIM - 1);
+        size_t honest = oa_test_rng_below(npeers);
         size_t i;
         size_t k;
         int steps = 0;
@@ -577,16 +563,16 @@ static void test_fetch_random_swarms(void **state)
         s.info = info;
         s.info_len = info_len;
         for (i = 0; i < npeers; i++) {
-            int kind = i == honest ? HONEST : (int)rng_below(4);
+            int kind = i == honest ? HONEST : (int)oa_test_rng_below(4);
 
-            sim_add(&s, f, 100 + i, kind, kind == LIAR ? (int)rng_below(6) - 1 : 0);
+            sim_add(&s, f, 100 + i, kind, kind == LIAR ? (int)oa_test_rng_below(6) - 1 : 0);
         }
         while (s.last_status != OA_META_DONE && steps++ < 2000) {
             now += 1000;
             sim_round(&s, f, now, 1);
             /* Now and then a peer that is not the honest one leaves or
              * comes back. */
-            k = rng_below(npeers * 8);
+            k = oa_test_rng_below(npeers * 8);
             if (k < npeers && k != honest) {
                 if (s.peers[k].present) {
                     oa_meta_fetch_peer_gone(f, s.peers[k].id);

@@ -17,31 +17,16 @@
 
 #include "bencode.h"
 #include "pex.h"
+#include "testutil.h"
 
 #define FUZZ_ITERATIONS 200000
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng() % n);
-}
-
 static int decode_copy(const void *bytes, size_t n, oa_pex_msg *m, char *err, size_t errlen)
 {
-    uint8_t *copy = malloc(n > 0 ? n : 1);
+    uint8_t *copy = oa_test_exact_copy(bytes, n);
     int rc;
 
     assert_non_null(copy);
-    memcpy(copy, bytes, n);
     rc = oa_pex_decode(n > 0 ? copy : NULL, n, m, err, errlen);
     free(copy);
     return rc;
@@ -446,7 +431,7 @@ static void test_tracker_random_walk(void **state)
     size_t j;
 
     (void)state;
-    rng_state = 0x9E3779B97F4A7C15ULL;
+    oa_test_rng_seed(0x9E3779B97F4A7C15ULL);
     for (i = 0; i < POOL; i++) {
         pool[i] = i % 3 ? v4(10, 9, (uint8_t)(i / 200), (uint8_t)i, 6881, (uint8_t)(i & 0x1f))
                         : v6((uint16_t)i, 51413, 0);
@@ -460,8 +445,8 @@ static void test_tracker_random_walk(void **state)
         int rc;
 
         if (round < 300) {
-            for (i = rng_below(40); i > 0; i--) {
-                j = rng_below(POOL);
+            for (i = oa_test_rng_below(40); i > 0; i--) {
+                j = oa_test_rng_below(POOL);
                 ours[j] = !ours[j];
             }
         }
@@ -470,7 +455,7 @@ static void test_tracker_random_walk(void **state)
                 cur[n++] = pool[i];
             }
         }
-        now += 20000 + rng_below(30000);
+        now += 20000 + oa_test_rng_below(30000);
         rc = oa_pex_tracker_next(&t, cur, n, now, &m);
         assert_true(rc == 0 || rc == 1);
         if (rc == 0) {
@@ -497,35 +482,35 @@ static void test_tracker_random_walk(void **state)
 
 static void mutate(uint8_t *s, size_t *n, size_t cap)
 {
-    size_t ops = rng_below(4) == 0 ? 2 : 1;
+    size_t ops = oa_test_rng_below(4) == 0 ? 2 : 1;
     size_t i;
     size_t k;
     size_t at;
 
     for (i = 0; i < ops && *n > 0; i++) {
-        at = rng_below(*n);
-        switch (rng_below(6)) {
+        at = oa_test_rng_below(*n);
+        switch (oa_test_rng_below(6)) {
         case 0:
-            s[at] = (uint8_t)rng();
+            s[at] = (uint8_t)oa_test_rng();
             break;
         case 1:
-            s[at] = (uint8_t)(s[at] + (rng_below(2) ? 1 : 0xff));
+            s[at] = (uint8_t)(s[at] + (oa_test_rng_below(2) ? 1 : 0xff));
             break;
         case 2:
-            *n = at + rng_below(*n - at);
+            *n = at + oa_test_rng_below(*n - at);
             break;
         case 3:
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             k = k < *n - at ? k : *n - at;
             memmove(s + at, s + at + k, *n - at - k);
             *n -= k;
             break;
         default:
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             if (*n + k <= cap) {
                 memmove(s + at + k, s + at, *n - at);
                 for (size_t j = 0; j < k; j++) {
-                    s[at + j] = rng_below(2) ? (uint8_t)rng() : (uint8_t)"0123456789:ied"[rng_below(14)];
+                    s[at + j] = oa_test_rng_below(2) ? (uint8_t)oa_test_rng() : (uint8_t)"0123456789:ied"[oa_test_rng_below(14)];
                 }
                 *n += k;
             }
@@ -542,7 +527,7 @@ static void test_fuzz_decode(void **state)
     size_t it;
 
     (void)state;
-    rng_state = 0x9E99E99E9ULL;
+    oa_test_rng_seed(0x9E99E99E9ULL);
     for (it = 0; it < FUZZ_ITERATIONS; it++) {
         size_t n = sizeof(known) - 1;
         oa_pex_msg m;

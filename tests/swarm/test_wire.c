@@ -16,6 +16,7 @@
 
 #include "bitfield.h"
 #include "wire.h"
+#include "testutil.h"
 
 #define MAX_SAMPLES 32
 #define FUZZ_ITERATIONS 200000
@@ -25,21 +26,6 @@ static uint8_t small_block[64];
 static uint8_t bits100[13]; /* 100 pieces: 4 spare bits, kept zero */
 static const uint8_t ext_payload[] = "d1:md11:ut_metadatai1ee1:pi6881ee";
 static const uint8_t odd_payload[] = {0xde, 0xad, 0x00};
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rng_below(size_t n)
-{
-    return n == 0 ? 0 : (size_t)(rng() % n);
-}
 
 static void make_handshake(oa_wire_handshake *hs, unsigned ext)
 {
@@ -156,7 +142,7 @@ static size_t next_chunk(const feeder *f, size_t pos, size_t n)
     if (f->mode == 1) {
         return 1;
     }
-    c = 1 + rng_below(rng_below(4) == 0 ? 40 : 3000);
+    c = 1 + oa_test_rng_below(oa_test_rng_below(4) == 0 ? 40 : 3000);
     return c < left ? c : left;
 }
 
@@ -485,7 +471,7 @@ static void test_split_everywhere(void **state)
     f.mode = 1;
     check_cut(b.data, b.len, &f, n, &b);
     f.mode = 2;
-    rng_state = 0x5EED5EEDULL;
+    oa_test_rng_seed(0x5EED5EEDULL);
     for (i = 0; i < 2000; i++) {
         check_cut(b.data, b.len, &f, n, &b);
     }
@@ -767,7 +753,7 @@ static void test_encode_errors_and_growth(void **state)
     }
     assert_int_equal(b.len, 5000 * 9);
     r.flags = 0;
-    rng_state = 42;
+    oa_test_rng_seed(42);
     decode_stream(b.data, b.len, &f, &r, NULL);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.count, 5000);
@@ -779,38 +765,38 @@ static void test_encode_errors_and_growth(void **state)
 
 static void mutate(uint8_t *s, size_t *n, size_t cap)
 {
-    size_t ops = 1 + rng_below(4);
+    size_t ops = 1 + oa_test_rng_below(4);
     size_t i;
     size_t at;
     size_t k;
 
     for (i = 0; i < ops && *n > 0; i++) {
-        at = rng_below(*n);
-        switch (rng_below(6)) {
+        at = oa_test_rng_below(*n);
+        switch (oa_test_rng_below(6)) {
         case 0:
-            s[at] = (uint8_t)rng();
+            s[at] = (uint8_t)oa_test_rng();
             break;
         case 1:
-            s[at] ^= (uint8_t)(1u << rng_below(8));
+            s[at] ^= (uint8_t)(1u << oa_test_rng_below(8));
             break;
         case 2:
             *n = at; /* truncate */
             break;
         case 3: /* a length prefix where one is read: a near-miss size */
-            s[at] = (uint8_t)(s[at] + (rng_below(2) ? 1 : 0xff));
+            s[at] = (uint8_t)(s[at] + (oa_test_rng_below(2) ? 1 : 0xff));
             break;
         case 4: /* drop bytes */
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             k = k < *n - at ? k : *n - at;
             memmove(s + at, s + at + k, *n - at - k);
             *n -= k;
             break;
         default: /* insert bytes */
-            k = 1 + rng_below(8);
+            k = 1 + oa_test_rng_below(8);
             if (*n + k <= cap) {
                 memmove(s + at + k, s + at, *n - at);
                 for (size_t j = 0; j < k; j++) {
-                    s[at + j] = (uint8_t)rng();
+                    s[at + j] = (uint8_t)oa_test_rng();
                 }
                 *n += k;
             }
@@ -840,24 +826,24 @@ static void test_fuzz_mutations(void **state)
     cap = base[0].len + 64;
     s = malloc(cap);
     assert_non_null(s);
-    rng_state = 0xF0220F022ULL;
+    oa_test_rng_seed(0xF0220F022ULL);
     for (it = 0; it < FUZZ_ITERATIONS; it++) {
-        int hs = (int)rng_below(2);
+        int hs = (int)oa_test_rng_below(2);
 
         n = base[1 - hs].len;
         memcpy(s, base[1 - hs].data, n);
         mutate(s, &n, cap);
         memset(&lim, 0, sizeof lim);
-        if (rng_below(4) == 0) {
-            lim.max_block = (uint32_t)(1 + rng_below(128));
-            lim.max_extended = (uint32_t)(1 + rng_below(64));
-            lim.max_bitfield = (uint32_t)(13 + rng_below(16)); /* 100 pieces fit */
-            lim.max_unknown = (uint32_t)(1 + rng_below(8));
+        if (oa_test_rng_below(4) == 0) {
+            lim.max_block = (uint32_t)(1 + oa_test_rng_below(128));
+            lim.max_extended = (uint32_t)(1 + oa_test_rng_below(64));
+            lim.max_bitfield = (uint32_t)(13 + oa_test_rng_below(16)); /* 100 pieces fit */
+            lim.max_unknown = (uint32_t)(1 + oa_test_rng_below(8));
         }
         r = default_run();
         r.flags = hs ? OA_WIRE_DECODE_HANDSHAKE : 0;
-        r.pieces = piece_counts[rng_below(5)];
-        r.ext = rng_below(4) == 0 ? (unsigned)rng_below(8) : OA_WIRE_EXT_ALL;
+        r.pieces = piece_counts[oa_test_rng_below(5)];
+        r.ext = oa_test_rng_below(4) == 0 ? (unsigned)oa_test_rng_below(8) : OA_WIRE_EXT_ALL;
         r.limits = &lim;
         decode_stream(s, n, &f, &r, NULL);
         refused += r.rc == OA_EPROTO;

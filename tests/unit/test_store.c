@@ -590,8 +590,8 @@ static void test_reopen_runs_no_migration(void **state)
 static void test_failed_migration_rolls_back(void **state)
 {
     fixture *f = *state;
-    oa_store dummy;
-    oa_store *s = &dummy;
+    oa_store untouched;
+    oa_store *s = &untouched;
     char err[512] = "";
     sqlite3 *raw = NULL;
 
@@ -599,7 +599,7 @@ static void test_failed_migration_rolls_back(void **state)
      * migration 1 fail half-way. */
     raw_exec(f->path, "CREATE TABLE config (x INTEGER)");
     assert_int_equal(oa_store_open(f->path, &s, err, sizeof(err)), OA_EIO);
-    assert_ptr_equal(s, &dummy);
+    assert_ptr_equal(s, &untouched);
     assert_non_null(strstr(err, "migration 1"));
     assert_non_null(strstr(err, "already exists"));
 
@@ -615,8 +615,8 @@ static void test_failed_migration_rolls_back(void **state)
 static void test_newer_schema_refused(void **state)
 {
     fixture *f = *state;
-    oa_store dummy;
-    oa_store *s = &dummy;
+    oa_store untouched;
+    oa_store *s = &untouched;
     char err[512] = "";
     char want[512];
     char sql[64];
@@ -626,7 +626,7 @@ static void test_newer_schema_refused(void **state)
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", newer);
     raw_exec(f->path, sql);
     assert_int_equal(oa_store_open(f->path, &s, err, sizeof(err)), OA_EVERSION);
-    assert_ptr_equal(s, &dummy);
+    assert_ptr_equal(s, &untouched);
     snprintf(want, sizeof(want),
              "database schema version %d is newer than this build understands (%d); "
              "upgrade openace",
@@ -643,8 +643,8 @@ static void test_newer_schema_refused(void **state)
 static void test_not_a_database_refused(void **state)
 {
     fixture *f = *state;
-    oa_store dummy;
-    oa_store *s = &dummy;
+    oa_store untouched;
+    oa_store *s = &untouched;
     char err[512] = "";
     unsigned char junk[4096];
     unsigned char back[sizeof(junk) + 1];
@@ -660,7 +660,7 @@ static void test_not_a_database_refused(void **state)
     fclose(fp);
 
     assert_int_equal(oa_store_open(f->path, &s, err, sizeof(err)), OA_EIO);
-    assert_ptr_equal(s, &dummy);
+    assert_ptr_equal(s, &untouched);
     assert_non_null(strstr(err, f->path));
     assert_non_null(strstr(err, "not a database"));
 
@@ -675,14 +675,14 @@ static void test_not_a_database_refused(void **state)
 static void test_missing_directory_refused(void **state)
 {
     fixture *f = *state;
-    oa_store dummy;
-    oa_store *s = &dummy;
+    oa_store untouched;
+    oa_store *s = &untouched;
     char err[512] = "";
     char *missing = oa_test_path(f->dir, "missing");
     char *path = oa_test_path(missing, "state.db");
 
     assert_int_equal(oa_store_open(path, &s, err, sizeof(err)), OA_EIO);
-    assert_ptr_equal(s, &dummy);
+    assert_ptr_equal(s, &untouched);
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "does not exist"));
     assert_int_not_equal(access(missing, F_OK), 0);

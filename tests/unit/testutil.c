@@ -41,3 +41,32 @@ char *oa_test_path(const char *a, const char *b)
     }
     return p;
 }
+
+static uint64_t rng_state = 1;
+
+void oa_test_rng_seed(uint64_t seed)
+{
+    rng_state = seed != 0 ? seed : 1;
+}
+
+uint64_t oa_test_rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+size_t oa_test_rng_below(size_t n)
+{
+    return n == 0 ? 0 : (size_t)(oa_test_rng() % n);
+}
+
+void *oa_test_exact_copy(const void *bytes, size_t n)
+{
+    void *copy = malloc(n > 0 ? n : 1);
+    if (copy != NULL && n > 0) {
+        memcpy(copy, bytes, n);
+    }
+    return copy;
+}
