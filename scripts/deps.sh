@@ -8,7 +8,8 @@ want=(build-essential cmake pkg-config
       libuv1-dev libltdl-dev libsqlite3-dev liblua5.4-dev libssl-dev
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev python3 procps curl chromium)
+  want+=(libcmocka-dev python3 procps curl chromium
+         python3-libtorrent aria2 opentracker)
   # Node runs the browser test; a NodeSource nodejs already carries npm and
   # conflicts with Debian's npm package, so each is added only when missing.
   command -v node >/dev/null 2>&1 || want+=(nodejs)
