@@ -240,7 +240,7 @@ void oa_torrent_stats(oa_torrent *t, oa_swarm_stats *st);
 void oa_torrent_add_candidates(oa_torrent *t, const char *const *addrs, size_t n);
 
 /* The service's reads (swarm.h semantics). */
-int oa_torrent_read(oa_torrent *t, oa_swarm_handle *h, uint64_t offset, size_t len,
+int oa_torrent_read_start(oa_torrent *t, oa_swarm_handle *h, uint64_t offset, size_t len,
                     oa_swarm_read_cb cb, void *arg, oa_torrent_read **out);
 void oa_torrent_read_cancel(oa_torrent_read *r);
 int oa_torrent_set_playhead(oa_torrent *t, oa_swarm_handle *h, uint64_t offset, uint64_t bitrate);
@@ -268,7 +268,8 @@ oa_peer *oa_torrent_peer_find(oa_torrent *t, uint64_t peer_id);
 void oa_torrent_block_in(oa_torrent *t, oa_peer *p, uint32_t piece, uint32_t begin,
                          const uint8_t *data, size_t len);
 /* p asks for a block we have: the torrent reads it (cache or worker) and
- * calls oa_peer_send_block() if p is still there and still wants it. */
+ * calls oa_peer_send_block() if p is still there and still wants it. Every
+ * call ends in oa_peer_send_block() or oa_peer_reject() (unless p left). */
 void oa_torrent_block_wanted(oa_torrent *t, oa_peer *p, uint32_t piece, uint32_t begin,
                              uint32_t length);
 /* ut_metadata: a peer announced metadata_size in its extension handshake,
@@ -351,7 +352,9 @@ void oa_peer_metadata_ready(oa_peer *p);
 /* Asks the picker for requests to fill the pipeline and sends them, and
  * updates our interest. */
 void oa_peer_fill(oa_peer *p);
-/* Every second: keep-alive, timeouts, rates, PEX, read throttling. */
+/* Every second: keep-alive, timeouts, rates, PEX, read throttling. It may
+ * close and free p: callers save p->tnext first. e->unattached holds
+ * inbound and outbound peers until their handshake. */
 void oa_peer_tick(oa_peer *p, uint64_t now_ms);
 /* Its view for a choker round. */
 void oa_peer_choker_view(const oa_peer *p, oa_choker_peer *out);
