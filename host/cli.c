@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth_cli.h"
+#include "cli_get.h"
 #include "config.h"
 #include "host.h"
 #include "loader.h"
@@ -46,6 +47,8 @@ static const char usage_text[] =
     "                                   copy of the data (plugins loaded, not started), until\n"
     "                                   it has no timers left or MS ms (default 5000) pass;\n"
     "                                   exit 1 if it fails (the error and line are printed)\n"
+    "  get URI [GET OPTIONS]            fetch a magnet link, 40-hex info-hash or .torrent file\n"
+    "                                   and show progress; exit 0 once every piece is verified\n"
     "\n"
     "Options:\n"
     "  --data DIR          data directory: SQLite database, plugin files, lock\n"
@@ -63,6 +66,24 @@ static const char usage_text[] =
     "  --version           print the host and SDK versions\n"
     "  -h, --help          this text\n"
     "\n"
+    "Options of get (global options may be given too):\n"
+    "  --out DIR           where the content goes, created if missing (default: the current\n"
+    "                      directory)\n"
+    "  --peer ADDR         a peer to try, IP:PORT or [IPv6]:PORT; repeatable (sets\n"
+    "                      swarm.bootstrap_peers for this run; the old value is put back)\n"
+    "  --seed              keep seeding once complete, until SIGINT\n"
+    "  --timeout SECONDS   give up after this long (exit 1)\n"
+    "  --engine URL        use a running engine's admin API (e.g. http://127.0.0.1:6878) instead\n"
+    "                      of an engine in this process; DIR is then on the engine's machine\n"
+    "  --token TOKEN       API token for --engine (see 'token create'; default $OPENACE_TOKEN)\n"
+    "  Without --engine, get runs an engine in this process with only the swarm and transport\n"
+    "  plugins (no HTTP listener, no scripts; other plugins are off for the run, nothing about\n"
+    "  that is stored), on a temporary data directory that is removed at exit, so it works\n"
+    "  beside a running engine; with --data it uses that directory and its lock like an engine\n"
+    "  (its catalog resumes too). The p2p port is --p2p-port, else 8621, or a free one when\n"
+    "  8621 is taken. Exit status of get: 0 complete, 1 failed or timed out, 2 usage error,\n"
+    "  130 SIGINT (also with --seed), 143 SIGTERM.\n"
+    "\n"
     "Exit status: 0 success, 1 refused or failed (the reason is printed), 2 usage error.\n";
 
 typedef struct cli {
@@ -76,6 +97,8 @@ typedef struct cli {
     oa_log_level level;
     char *pos[8];
     int npos;
+    char *get_args[64]; /* what follows "get", other than global options */
+    int nget;
     char exe_dir[PATH_MAX];
     int build_tree;
     char data_buf[PATH_MAX];
@@ -263,6 +286,14 @@ static int parse_args(cli *c, int argc, char **argv)
             } else {
                 c->level_set = 1;
             }
+            continue;
+        }
+        if (c->npos > 0 && strcmp(c->pos[0], "get") == 0) {
+            /* The URI and get's own options: cli_get.c parses them. */
+            if (c->nget >= (int)(sizeof(c->get_args) / sizeof(c->get_args[0]))) {
+                return usage_error("too many arguments starting at '%s'", a);
+            }
+            c->get_args[c->nget++] = a;
             continue;
         }
         if (a[0] == '-' && a[1] != '\0') {
@@ -666,6 +697,7 @@ int oa_cli_main(int argc, char **argv)
 {
     cli c;
     oa_host h;
+    oa_get_env get_env;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -674,7 +706,11 @@ int oa_cli_main(int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
+    memset(&get_env, 0, sizeof(get_env));
+    get_env.data = c.data;
+    get_env.p2p_port = c.p2p_port;
     find_defaults(&c);
+    get_env.plugins = c.plugins;
     signal(SIGPIPE, SIG_IGN);
     if (!c.level_set && c.npos > 0) {
         c.level = OA_LOG_WARN;
@@ -719,6 +755,8 @@ int oa_cli_main(int argc, char **argv)
         }
     } else if (strcmp(c.pos[0], "script") == 0) {
         rc = cmd_script(&c);
+    } else if (strcmp(c.pos[0], "get") == 0) {
+        rc = oa_cli_get(&get_env, c.nget, c.get_args);
     } else {
         rc = usage_error("unknown command '%s'", c.pos[0]);
     }
