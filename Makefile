@@ -57,6 +57,7 @@ ubsan:
 bench: build
 	bench/host/run.sh $(BUILD)
 	bench/lua/run.sh $(BUILD)
+	bench/swarm-throughput/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-san build-asan build-ubsan
