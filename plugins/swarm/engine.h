@@ -1,17 +1,22 @@
 /*
  * The swarm plugin's engine: the contract between its files.
  *
- *   plugin.c    descriptor, config schema, lifecycle, commands, bus events,
- *               the oa_swarm service struct (sdk/include/openace/swarm.h),
- *               bans, the global rate limits, the 1 s tick
+ *   plugin.c    descriptor, config schema, lifecycle, bus events, the
+ *               oa_swarm service struct (sdk/include/openace/swarm.h),
+ *               bans, the global rate limits, the 1 s tick, the cache limit
+ *   commands.c  the commands (add, remove, list, stats), JSON helpers
  *   catalog.c   content recorded in the plugin's kv store, resumed at start
- *   torrent.c   one content: metadata (from a .torrent or fetched by BEP 9),
- *               picker, storage through worker threads, piece verification,
- *               reads for the service, the read cache, playheads, choker
- *               rounds, trackers, peer candidates and outbound connects
- *   peer.c      one connection: handshake, the peer wire, BEP 6/10/9/11,
- *               request pipelining, serving blocks, keep-alives, timeouts,
- *               protocol violations
+ *   torrent.c   one content: adding, removing, the service's handles,
+ *               playheads, errors, the tick, stats; with torrent_io.c
+ *               (reads for the service, the read cache, serving blocks,
+ *               storage through worker threads, piece verification) and
+ *               torrent_meta.c (metadata fetched by BEP 9, the resume check,
+ *               peers, candidates and outbound connects, choker rounds,
+ *               trackers), sharing torrent_int.h
+ *   peer.c      one connection: handshake, keep-alives, timeouts, PEX,
+ *               closing; with peer_msg.c (the peer wire's messages, BEP
+ *               6/10/9, request pipelining, serving blocks, protocol
+ *               violations), sharing peer_int.h
  *
  * Everything here runs on the host's loop thread, except the work functions
  * torrent.c hands to api->queue_work (they touch only oa_storage, a job
@@ -76,7 +81,8 @@ typedef struct oa_engine_config {
     int pex;                     /* BEP 11 on (not for private torrents) */
     int seed;                    /* keep seeding after completion */
     uint64_t cache_limit;        /* bytes of content on disk, 0 = unlimited; least
-                                  * recently played evicted first */
+                                  * recently played evicted first (plugin.c enforces
+                                  * it each tick: complete content no handle holds) */
     uint64_t read_cache_bytes;   /* verified pieces kept in memory for serving (16 MiB) */
     uint64_t stream_window_bytes;/* streaming window ahead of the playhead (8 MiB) */
     char trackers[1024];         /* extra trackers for every content, space separated */
@@ -103,7 +109,10 @@ struct oa_engine {
     oa_torrent *torrents;        /* list through t->next */
     size_t torrent_count;
     size_t peer_count;           /* connected peers over all torrents (and handshaking) */
-    oa_peer *unattached;         /* inbound peers before their handshake names a torrent */
+    oa_peer *unattached;         /* peers before their handshake: inbound ones (p->t NULL)
+                                  * and outbound ones (p->t the torrent they connect for) */
+    oa_swarm_handle *detached;   /* handles of removed content until their holders close
+                                  * them (torrent.c), list through h->next */
     oa_ban *bans;
     size_t ban_count, ban_cap;
     oa_rate_limit up_limit;      /* global, payload bytes */
@@ -139,6 +148,10 @@ int oa_engine_banned(oa_engine *e, const char *addr);
 /* The torrent with this info-hash, or NULL. */
 oa_torrent *oa_engine_find(oa_engine *e, const uint8_t info_hash[20]);
 
+/* The plugin's command entry (commands.c; the descriptor's command with
+ * state the engine): add, remove, list, stats; OA_ENOTFOUND otherwise. */
+int oa_engine_command(void *state, const char *name, const char *json_args, char **out);
+
 /* ---- one content (torrent.c) ------------------------------------------- */
 
 /* A pending read of the service, or of a command; kept in t->reads. */
@@ -164,8 +177,9 @@ typedef struct oa_piece_buf {
 } oa_piece_buf;
 
 struct oa_swarm_handle {         /* the service's handle (swarm.h) */
-    struct oa_swarm_handle *next;
-    oa_torrent *t;
+    struct oa_swarm_handle *next; /* in t->handles, or e->detached once detached */
+    oa_torrent *t;               /* NULL once detached: its content was removed */
+    uint8_t info_hash[20];       /* kept for info_hash() after detaching */
     oa_swarm_ready_cb ready;
     void *arg;
     int ready_called;
@@ -192,6 +206,8 @@ struct oa_torrent {
     char error[160];
     oa_peer *peers;              /* attached peers, list through p->tnext */
     size_t peer_count;
+    unsigned connecting;         /* outbound connects under way for it, handshake
+                                  * included (peer.c keeps it); the connect cap counts them */
     char **candidates;           /* addresses to try, FIFO, bounded */
     size_t cand_count, cand_cap;
     oa_piece_buf *bufs;
@@ -225,12 +241,26 @@ typedef struct oa_torrent_opts {
  * failure. Errors as for oa_swarm.open. */
 int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, int *existed,
                    char *err, size_t errlen);
-/* Removes content: closes handles (their reads cancelled), peers, trackers
- * (stopped announce), deletes the files when delete_files, drops it from
- * the catalog, frees it once its worker jobs have ended. */
+/* Removes content: detaches its handles (below), closes its peers and
+ * outbound connects, trackers (stopped announce), deletes the files when
+ * delete_files, drops it from the catalog, frees it once its worker jobs
+ * have ended.
+ *
+ * Detaching a handle (the content is removed by the remove command or by
+ * an error that drops it): the handle is not freed. Its pending reads are
+ * cancelled without their callbacks (a read record stays valid for
+ * read_cancel until the handle is closed); a handle whose ready was not
+ * called yet gets ready(OA_ECANCELED) on a later loop turn; h->t becomes
+ * NULL and the handle waits in e->detached until its holder calls close().
+ * The service then answers a detached handle: read and set_playhead fail
+ * with OA_ECANCELED, file_count and available return 0, stats has state
+ * OA_SWARM_ERROR and error "content removed", info_hash still gives the
+ * hash. Exception: while the plugin stops (e->stopping) handles are freed
+ * (their consumers were stopped before us). */
 void oa_torrent_remove(oa_torrent *t, int delete_files);
-/* Every second: rates, choker rounds when due, connects to candidates,
- * request timeouts through peers, metadata fetch requests, cache limit. */
+/* Every second: rates, choker rounds when due (upload_slots taken live),
+ * connects to candidates, request timeouts through peers, metadata fetch
+ * requests. (cfg.cache_limit is plugin.c's.) */
 void oa_torrent_tick(oa_torrent *t, uint64_t now_ms);
 /* Fills st (service stats). */
 void oa_torrent_stats(oa_torrent *t, oa_swarm_stats *st);
@@ -249,10 +279,14 @@ uint64_t oa_torrent_available(oa_torrent *t, uint64_t offset);
 /* Handles of the service (swarm.h): open on a torrent and close. The
  * ready callback is called on a later loop turn (at once if the metadata
  * is known, else when it becomes known or the torrent fails). Closing
- * cancels the handle's reads without callbacks and drops its playhead. */
+ * cancels the handle's reads without callbacks and drops its playhead;
+ * closing a detached handle (see oa_torrent_remove) frees it. */
 int oa_torrent_handle_open(oa_torrent *t, oa_swarm_ready_cb ready, void *arg,
                            oa_swarm_handle **out);
 void oa_torrent_handle_close(oa_swarm_handle *h);
+/* Every second (plugin.c): ready timers of detached handles that could not
+ * start before are tried again. */
+void oa_torrent_detached_tick(oa_engine *e);
 
 /* Called by peer.c: */
 /* A peer finished its handshake for this torrent: 0 to keep it, OA_EAGAIN
@@ -329,7 +363,9 @@ struct oa_peer {
  * addresses and a full engine are closed at once. */
 void oa_peer_accept(oa_engine *e, oa_conn *conn);
 /* Connects to addr for t; 0 when the connect started. OA_EAGAIN over the
- * caps, OA_EINVAL for a bad address, OA_EEXIST when already connected. */
+ * caps, OA_EINVAL for a bad address, OA_EEXIST when already connected.
+ * The peer waits in e->unattached with p->t = t and counts in
+ * t->connecting until it attaches or closes. */
 int oa_peer_connect(oa_torrent *t, const char *addr);
 /* Closes the connection now, with why logged at debug level; detaches it
  * from its torrent, frees it. ban != 0 bans its address first. */

@@ -19,9 +19,17 @@
  * may name the same content (one torrent, one set of peers, one copy on
  * disk); each has its own reads and its own playhead. close() ends a handle:
  * its pending reads are cancelled without their callbacks, and the content
- * keeps seeding or is dropped as the swarm's settings say. When the swarm
- * plugin stops, every handle is closed for its holders: a consumer must
- * require "swarm" so that it is stopped first and never sees that.
+ * keeps seeding or is dropped as the swarm's settings say. When content is
+ * removed (by the swarm's remove command, or an error that drops it), its
+ * handles are detached, not freed: their pending reads are cancelled
+ * without their callbacks (read_cancel on one stays allowed), a handle
+ * whose ready was not called yet gets ready(OA_ECANCELED) on a later loop
+ * turn, and the handle stays valid until its holder calls close(). On a
+ * detached handle read, set_playhead and file fail with OA_ECANCELED,
+ * file_count and available return 0, stats gives state OA_SWARM_ERROR with
+ * error "content removed", and info_hash still gives the hash. When the swarm plugin stops, every handle is closed for
+ * its holders: a consumer must require "swarm" so that it is stopped first
+ * and never sees that.
  *
  * Offsets are in the content's byte space: the files of a multi-file
  * torrent one after another, in torrent order (file(i).offset gives where
