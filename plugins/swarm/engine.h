@@ -122,6 +122,7 @@ struct oa_engine {
     uint64_t rng;                /* xorshift state */
     int stopping;
     uint64_t uploaded, downloaded;   /* payload totals */
+    unsigned trackers_closing;   /* stopped announces in flight at shutdown */
     void *priv;                  /* plugin.c's own state */
 };
 
@@ -144,6 +145,10 @@ uint64_t oa_engine_random(oa_engine *e);        /* xorshift64 */
  * without port) is banned now. */
 void oa_engine_ban(oa_engine *e, const char *addr, const char *why);
 int oa_engine_banned(oa_engine *e, const char *addr);
+
+/* The closed callback of a tracker client closed while the plugin stops
+ * (arg is the engine): the HTTP driver closes after the last one. */
+void oa_engine_tracker_closed(void *arg);
 
 /* The torrent with this info-hash, or NULL. */
 oa_torrent *oa_engine_find(oa_engine *e, const uint8_t info_hash[20]);
@@ -295,6 +300,10 @@ void oa_torrent_detached_tick(oa_engine *e);
 int oa_torrent_peer_attach(oa_torrent *t, oa_peer *p);
 /* A peer is going away: its picker handle and fetch state are dropped. */
 void oa_torrent_peer_detach(oa_torrent *t, oa_peer *p);
+/* p became interested in us: when an upload slot is free, a choker round
+ * runs on the next loop turn instead of at the next 10 s round, so that a
+ * newcomer does not wait for its first block. */
+void oa_torrent_peer_interested(oa_torrent *t, oa_peer *p);
 /* The attached peer with this id, or NULL. */
 oa_peer *oa_torrent_peer_find(oa_torrent *t, uint64_t peer_id);
 /* A block arrived from p: picker bookkeeping, cancels to other holders,

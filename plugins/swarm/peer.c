@@ -583,7 +583,12 @@ static void on_read(void *arg, oa_conn *conn, const uint8_t *data, size_t len)
         if (rc < 0) {
             char why[200];
             snprintf(why, sizeof(why), "protocol error: %s", oa_wire_decoder_error(&p->dec));
-            oa_peer_close(p, why, 1);
+            /* A bad handshake is closed without a ban: clients such as
+             * libtorrent first try an encrypted (MSE) handshake, which we
+             * do not speak, then retry in plain text from the same
+             * address. Only a peer that broke the protocol after a valid
+             * handshake is banned. */
+            oa_peer_close(p, why, p->handshake_done);
             break;
         }
         peer_on_message(p, &m);

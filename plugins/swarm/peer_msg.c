@@ -747,6 +747,9 @@ void peer_on_message(oa_peer *p, const oa_wire_msg *m)
         break;
     case OA_WIRE_INTERESTED:
         p->peer_interested = 1;
+        if (p->t != NULL) {
+            oa_torrent_peer_interested(p->t, p);
+        }
         break;
     case OA_WIRE_NOT_INTERESTED:
         p->peer_interested = 0;

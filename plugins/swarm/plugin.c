@@ -32,6 +32,7 @@ typedef struct engine_priv {
     int svc_registered;
     int http_closing;    /* oa_curl_uv_close() called, closed callback not yet */
     int destroyed;       /* destroy() ran while http_closing: the callback frees */
+    oa_curl_uv *http_to_close; /* waiting for stopped announces to end */
 } engine_priv;
 
 static engine_priv *PRIV(oa_engine *e)
@@ -683,6 +684,26 @@ static void on_http_closed(void *arg)
     }
 }
 
+static void http_close_now(oa_engine *e)
+{
+    engine_priv *pv = PRIV(e);
+    oa_curl_uv *http = pv->http_to_close;
+
+    pv->http_to_close = NULL;
+    if (http != NULL) {
+        oa_curl_uv_close(http, on_http_closed, e);
+    }
+}
+
+void oa_engine_tracker_closed(void *arg)
+{
+    oa_engine *e = arg;
+
+    if (e->trackers_closing > 0 && --e->trackers_closing == 0) {
+        http_close_now(e);
+    }
+}
+
 /* Ends everything start() began; safe on a partial start. */
 static void engine_shutdown(oa_engine *e)
 {
@@ -726,7 +747,10 @@ static void engine_shutdown(oa_engine *e)
     }
     if (e->http != NULL && !pv->http_closing) {
         pv->http_closing = 1;
-        oa_curl_uv_close(e->http, on_http_closed, e);
+        pv->http_to_close = e->http;
+        if (e->trackers_closing == 0) {
+            http_close_now(e);
+        } /* else the last stopped announce's end closes it */
     }
     e->http = NULL; /* freed by the driver once closed */
     e->tp = NULL;

@@ -926,7 +926,14 @@ void oa_torrent_remove(oa_torrent *t, int delete_files)
         }
     }
     if (t->tracker != NULL) {
-        oa_tracker_close(t->tracker, e->stopping ? 0 : 1, NULL, NULL);
+        if (e->stopping) {
+            /* BEP 3: a graceful shutdown tells the trackers too; the HTTP
+             * driver stays open until these announces end (plugin.c). */
+            e->trackers_closing++;
+            oa_tracker_close(t->tracker, 1, oa_engine_tracker_closed, e);
+        } else {
+            oa_tracker_close(t->tracker, 1, NULL, NULL);
+        }
         t->tracker = NULL;
     }
     for (pt = &e->torrents; *pt != NULL; pt = &(*pt)->next) {

@@ -167,6 +167,24 @@ void oa_torrent_peer_detach(oa_torrent *t, oa_peer *p)
     }
 }
 
+void oa_torrent_peer_interested(oa_torrent *t, oa_peer *p)
+{
+    unsigned unchoked = 0;
+    oa_peer *q;
+
+    if (t->closing || t->choker == NULL || !p->am_choking || tpriv(t)->choke_due) {
+        return;
+    }
+    for (q = t->peers; q != NULL; q = q->tnext) {
+        unchoked += q->am_choking ? 0 : 1;
+    }
+    /* the regular slots and the optimistic one */
+    if (unchoked < t->e->cfg.upload_slots + 1) {
+        tpriv(t)->choke_due = 1;
+        tor_kick(t);
+    }
+}
+
 /* ---- candidates and connects --------------------------------------------- */
 
 static int tried_recently(oa_torrent *t, const char *addr, uint64_t now)
@@ -730,6 +748,7 @@ void tor_trackers_start(oa_torrent *t, const oa_magnet *mag)
     memcpy(tc.info_hash, t->info_hash, 20);
     memcpy(tc.peer_id, e->peer_id, 20);
     tc.port = e->cfg.port;
+    tc.stop_timeout_ms = 3000; /* bounds how long a shutdown waits for trackers */
     memset(&cbs, 0, sizeof(cbs));
     cbs.peers = tracker_peers;
     cbs.status = tracker_status;
