@@ -400,6 +400,12 @@ static void peer_client(const oa_peer *p, char *out, size_t len)
     }
 }
 
+/* A count the trackers gave, or null when none did. */
+static json_t *count_or_null(int64_t n)
+{
+    return n >= 0 ? json_integer((json_int_t)n) : json_null();
+}
+
 static int cmd_stats_one(oa_engine *e, oa_torrent *t, char **out)
 {
     oa_swarm_stats st;
@@ -448,6 +454,9 @@ static int cmd_stats_one(oa_engine *e, oa_torrent *t, char **out)
               json_object_set_new(j, "wasted", json_integer((json_int_t)st.wasted)) != 0 ||
               json_object_set_new(j, "hash_failures", json_integer(st.hash_failures)) != 0 ||
               json_object_set_new(j, "error", jstr(st.error)) != 0 ||
+              json_object_set_new(j, "tracker_seeds", count_or_null(t->swarm_seeds)) != 0 ||
+              json_object_set_new(j, "tracker_leechers", count_or_null(t->swarm_leechers)) != 0 ||
+              json_object_set_new(j, "tracker_downloads", count_or_null(t->swarm_downloads)) != 0 ||
               json_object_set(j, "files", files) != 0 ||
               json_object_set(j, "peer_list", peers) != 0;
     }

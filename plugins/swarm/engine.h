@@ -226,6 +226,8 @@ struct oa_torrent {
     uint64_t downloaded, uploaded, wasted;
     uint64_t rate_down, rate_up; /* bytes/s, updated by the tick */
     uint32_t hash_failures;
+    /* the swarm as trackers count it (announce replies, scrape); -1 unknown */
+    int64_t swarm_seeds, swarm_leechers, swarm_downloads;
     uint32_t verified_since_event; /* for rate-limited swarm.piece.verified */
     uint64_t last_verified_event_ms;
     void *cache;                 /* torrent.c's read cache of verified pieces */

@@ -434,6 +434,9 @@ void oa_torrent_tick(oa_torrent *t, uint64_t now_ms)
         oa_tracker_announce(t->tracker);
     }
     if (!t->closing) {
+        tor_scrape_tick(t, now_ms);
+    }
+    if (!t->closing) {
         tor_verified_event(t, now_ms, 0);
         for (h = t->handles; h != NULL; h = h->next) {
             ready_schedule(h); /* a timer that could not start earlier */
@@ -670,6 +673,7 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
         t->state = OA_SWARM_CHECKING;
     }
     t->added_ms = oa_engine_now(e);
+    t->swarm_seeds = t->swarm_leechers = t->swarm_downloads = -1;
     t->last_played = (uint64_t)time(NULL);
 
     /* link at the tail: listings keep the order of adding */

@@ -68,6 +68,8 @@ typedef struct torrent_priv {
     tried_addr tried[TRIED_MAX];
     size_t tried_next;
     uint64_t last_announce_ms;
+    uint64_t next_scrape_ms;  /* 0: soon after start; UINT64_MAX: no scrape URL */
+    int scraping;
     uint64_t last_touch_ms;
     uint64_t last_tick_ms;
     uint64_t down_mark, up_mark;
@@ -159,5 +161,6 @@ uint64_t *tor_peer_ids(oa_torrent *t, size_t *n);
 int tor_read_torrent_file(const char *path, uint8_t **out, size_t *len, char *err,
                           size_t errlen);
 void tor_trackers_start(oa_torrent *t, const oa_magnet *mag);
+void tor_scrape_tick(oa_torrent *t, uint64_t now);
 
 #endif

@@ -700,7 +700,64 @@ static void tracker_status(void *arg, const oa_tracker_status *st)
     } else {
         OA_LOG(t->e, OA_LOG_DEBUG, "%s: tracker %s gave %zu peers", t->hex, st->url,
                st->peer_count);
+        if (st->complete >= 0) {
+            t->swarm_seeds = st->complete;
+        }
+        if (st->incomplete >= 0) {
+            t->swarm_leechers = st->incomplete;
+        }
     }
+}
+
+/* ---- scrape (BEP 48): the swarm's size between announces ------------------- */
+
+#define SCRAPE_FIRST_MS 30000u               /* after the started announce */
+#define SCRAPE_INTERVAL_MS (15u * 60u * 1000u)
+
+static void scrape_done(void *arg, int error, const char *message,
+                        const oa_tracker_scrape_file *file)
+{
+    oa_torrent *t = arg;
+
+    tpriv(t)->scraping = 0;
+    if (error != 0) {
+        OA_LOG(t->e, OA_LOG_DEBUG, "%s: scrape: %s", t->hex,
+               message != NULL ? message : oa_strerror(error));
+        return;
+    }
+    if (file->complete >= 0) {
+        t->swarm_seeds = file->complete;
+    }
+    if (file->incomplete >= 0) {
+        t->swarm_leechers = file->incomplete;
+    }
+    if (file->downloaded >= 0) {
+        t->swarm_downloads = file->downloaded;
+    }
+}
+
+void tor_scrape_tick(oa_torrent *t, uint64_t now)
+{
+    torrent_priv *pv = tpriv(t);
+    int rc;
+
+    if (t->tracker == NULL || t->closing || pv->scraping || pv->next_scrape_ms == UINT64_MAX) {
+        return;
+    }
+    if (pv->next_scrape_ms == 0) {
+        pv->next_scrape_ms = now + SCRAPE_FIRST_MS;
+        return;
+    }
+    if (now < pv->next_scrape_ms) {
+        return;
+    }
+    rc = oa_tracker_scrape(t->tracker, scrape_done, t);
+    if (rc == OA_ENOSYS) {
+        pv->next_scrape_ms = UINT64_MAX; /* no tracker of this content has a scrape URL */
+        return;
+    }
+    pv->scraping = rc == 0;
+    pv->next_scrape_ms = now + SCRAPE_INTERVAL_MS;
 }
 
 static void tracker_counters(void *arg, uint64_t *uploaded, uint64_t *downloaded, uint64_t *left)

@@ -61,6 +61,10 @@ def case_tracker_only():
         st.compare_trees(ti, parent, dest, f"{oa.name} (peers from the tracker)")
         check(stats.get("hash_failures") == 0, f"{oa.name}: hash_failures 0",
               json.dumps(stats)[:800])
+        # The announce reply's complete/incomplete counts reach stats.
+        check(isinstance(stats.get("tracker_seeds"), int) and stats["tracker_seeds"] >= 1,
+              f"{oa.name}: stats shows the tracker's seed count",
+              f"tracker_seeds={stats.get('tracker_seeds')!r}")
     require(leecher.wait_seed(st.WAIT_DONE), "the libtorrent leecher completes",
             leecher.describe() + "\n" + "\n".join(oa.describe(ih) for oa, _ in engines))
     st.compare_trees(ti, parent, ldest, "libtorrent leecher (peers from the tracker)")
