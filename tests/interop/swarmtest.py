@@ -16,6 +16,7 @@ uTP, listening on 127.0.0.1 only; engines listening on 127.0.0.1 only.
 import base64
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -464,6 +465,14 @@ class Oa:
 
     def stop(self):
         oatest.stop(self.eng, expect_rc=0)
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stops the engine with sig (SIGKILL: a crash, exit status not
+        checked) and starts it again on the same data directory."""
+        oatest.stop(self.eng, sig=sig, expect_rc=None if sig == signal.SIGKILL else 0)
+        self.eng = oatest.Engine(self.env, extra=["--log-level", "debug"])
+        oatest.wait_ready(self.eng, f"{self.name}: engine started again after "
+                                    f"{signal.Signals(sig).name}")
 
 
 # ---- a tracker ------------------------------------------------------------------
