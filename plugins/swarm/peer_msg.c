@@ -458,7 +458,9 @@ static unsigned pipeline_depth(oa_peer *p)
     if (p->extp.reqq > 0 && p->extp.reqq < cap) {
         cap = p->extp.reqq;
     }
-    depth = p->down_rate * 2 / OA_PICKER_BLOCK_SIZE + 16;
+    /* 64 blocks (1 MiB) from the start: a seeder woken for 16 requests at a
+     * time spends itself on wake-ups (docs/performance.md) */
+    depth = p->down_rate * 2 / OA_PICKER_BLOCK_SIZE + 64;
     if (depth > cap) {
         depth = cap;
     }
