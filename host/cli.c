@@ -114,29 +114,6 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char ch = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            buf[i] = ch;
-        }
-    }
-    return 0;
-}
-
 static int dir_exists(const char *p)
 {
     struct stat st;
@@ -743,7 +720,7 @@ int oa_cli_main(int argc, char **argv)
     } else if (strcmp(c.pos[0], "passwd") == 0 || strcmp(c.pos[0], "token") == 0) {
         /* Setting a password before the first start is fine: make the data
          * directory if it is not there yet. */
-        if (make_dirs(c.data) != 0) {
+        if (oa_mkdir_p(c.data, 0750) != 0) {
             fprintf(stderr, "openace: cannot create data directory %s: %s\n", c.data,
                     strerror(errno));
             rc = 1;

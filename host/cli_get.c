@@ -83,29 +83,6 @@ static int get_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-/* mkdir -p with mode 0755 (content is the user's, not the engine's). */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char ch = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            buf[i] = ch;
-        }
-    }
-    return 0;
-}
-
 /* "ip:port" or "[v6]:port" with a port 1-65535 and no spaces; the swarm
  * checks the address itself. */
 static int valid_peer(const char *s)
@@ -248,7 +225,7 @@ static int resolve_out(get_opts *o)
         o->out = o->out_buf;
         return 0;
     }
-    if (make_dirs(out) != 0) {
+    if (oa_mkdir_p(out, 0755) != 0) { /* 0755: the content is the user's */
         fprintf(stderr, "openace get: cannot create the output directory %s: %s\n", out,
                 strerror(errno));
         return 1;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,20 +21,21 @@
 #include "web/web.h"
 #endif
 
-static int mkdir_p(const char *path)
+int oa_mkdir_p(const char *path, unsigned mode)
 {
-    char buf[4096];
+    char buf[PATH_MAX];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof(buf)) {
-        return OA_EINVAL;
+        errno = ENAMETOOLONG;
+        return -1;
     }
     memcpy(buf, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
-                return OA_EIO;
+            if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) {
+                return -1;
             }
             buf[i] = c;
         }
@@ -158,7 +160,7 @@ int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *
     h->started_ms = uv_now(loop);
     oa_api_init(h, &h->api);
 
-    if (mkdir_p(h->data_dir) != 0) {
+    if (oa_mkdir_p(h->data_dir, 0750) != 0) {
         snprintf(err, errlen, "cannot create data directory %s: %s", h->data_dir,
                  strerror(errno));
         rc = OA_EIO;

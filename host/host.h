@@ -75,6 +75,10 @@ int oa_host_open(oa_host *h, uv_loop_t *loop, const oa_host_options *opt, char *
  * and runs the loop until one arrives or oa_host_stop() is called; then stops
  * plugins in reverse order. Returns 0. */
 int oa_host_run(oa_host *h);
+
+/* mkdir -p: creates path and its missing parents with mode. Returns 0, or
+ * -1 with errno set (ENAMETOOLONG past PATH_MAX). */
+int oa_mkdir_p(const char *path, unsigned mode);
 /* Asks a running host to stop (loop thread). */
 void oa_host_stop(oa_host *h);
 

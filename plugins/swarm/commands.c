@@ -276,7 +276,6 @@ static int cmd_add(oa_engine *e, json_t *args, char **out)
     json_t *jdir = json_object_get(args, "dir");
     oa_torrent_opts opts;
     oa_torrent *t = NULL;
-    oa_swarm_stats st;
     uint8_t *bytes = NULL;
     int existed = 0;
     char err[256] = "";
@@ -312,9 +311,6 @@ static int cmd_add(oa_engine *e, json_t *args, char **out)
     if (rc != 0) {
         return cmd_fail(e, rc, "%s", err[0] != '\0' ? err : oa_strerror(rc));
     }
-    memset(&st, 0, sizeof(st));
-    st.size = (uint32_t)sizeof(st);
-    oa_torrent_stats(t, &st);
     return cmd_reply(e,
                      json_pack("{s:s, s:o, s:s, s:b}", "infohash", t->hex, "name",
                                t->mi != NULL ? jstr(t->mi->name) : json_null(), "state",

@@ -552,10 +552,12 @@ int oa_mi_build_hash(oa_mi_build *b, size_t first, size_t count, char *err, size
 int oa_mi_build_finish(oa_mi_build *b, oa_metainfo **out, char *err, size_t errlen)
 {
     oa_benc_writer w;
+    oa_metainfo view;
+    uint8_t *info = NULL;
+    size_t info_len = 0;
     uint8_t *bytes = NULL;
     size_t len = 0;
     size_t i;
-    size_t j;
     size_t trackers = 0;
     int rc;
 
@@ -576,47 +578,27 @@ int oa_mi_build_finish(oa_mi_build *b, oa_metainfo **out, char *err, size_t errl
         trackers += b->tiers[i].count;
     }
     oa_benc_writer_init(&w);
-    oa_benc_dict_begin(&w);
-    if (trackers > 0) {
-        oa_benc_put_str(&w, "announce");
-        oa_benc_put_str(&w, b->tiers[0].urls[0]);
-    }
-    if (trackers > 1) {
-        oa_benc_put_str(&w, "announce-list");
-        oa_benc_list_begin(&w);
-        for (i = 0; i < b->tier_count; i++) {
-            oa_benc_list_begin(&w);
-            for (j = 0; j < b->tiers[i].count; j++) {
-                oa_benc_put_str(&w, b->tiers[i].urls[j]);
-            }
-            oa_benc_end(&w);
-        }
-        oa_benc_end(&w);
-    }
-    if (b->comment != NULL) {
-        oa_benc_put_str(&w, "comment");
-        oa_benc_put_str(&w, b->comment);
-    }
-    if (b->created_by != NULL) {
-        oa_benc_put_str(&w, "created by");
-        oa_benc_put_str(&w, b->created_by);
-    }
-    if (b->creation_date != 0) {
-        oa_benc_put_str(&w, "creation date");
-        oa_benc_put_int(&w, b->creation_date);
-    }
-    oa_benc_put_str(&w, "info");
     write_info(&w, b, b->hashes, b->piece_count);
-    if (b->seed_count > 0) {
-        oa_benc_put_str(&w, "url-list");
-        oa_benc_list_begin(&w);
-        for (i = 0; i < b->seed_count; i++) {
-            oa_benc_put_str(&w, b->seeds[i]);
-        }
-        oa_benc_end(&w);
+    rc = oa_benc_writer_finish(&w, &info, &info_len);
+    if (rc != 0) {
+        return bfail(err, errlen, rc, "cannot encode the info dictionary");
     }
-    oa_benc_end(&w);
-    rc = oa_benc_writer_finish(&w, &bytes, &len);
+    /* The outer dictionary is what oa_metainfo_serialize() writes for a
+     * parsed torrent: the first tracker as announce, and announce-list only
+     * when there is more than one tracker (BEP 12). */
+    memset(&view, 0, sizeof(view));
+    view.announce = trackers > 0 ? b->tiers[0].urls[0] : NULL;
+    view.tiers = trackers > 1 ? b->tiers : NULL;
+    view.tier_count = trackers > 1 ? b->tier_count : 0;
+    view.comment = b->comment;
+    view.created_by = b->created_by;
+    view.creation_date = b->creation_date;
+    view.url_list = b->seeds;
+    view.url_count = b->seed_count;
+    view.info = info;
+    view.info_len = info_len;
+    rc = oa_metainfo_serialize(&view, &bytes, &len);
+    free(info);
     if (rc != 0) {
         return bfail(err, errlen, rc, "cannot encode the torrent");
     }

@@ -219,8 +219,8 @@ static int peer_send(oa_peer *p, const oa_wire_msg *msg)
     return peer_send_buf(p, &b);
 }
 
-void peer_send_simple(oa_peer *p, oa_wire_kind kind, uint32_t index, uint32_t begin,
-                      uint32_t length)
+/* A message of the kinds that carry at most index, begin and length. */
+static oa_wire_msg simple_msg(oa_wire_kind kind, uint32_t index, uint32_t begin, uint32_t length)
 {
     oa_wire_msg m;
     memset(&m, 0, sizeof(m));
@@ -228,6 +228,13 @@ void peer_send_simple(oa_peer *p, oa_wire_kind kind, uint32_t index, uint32_t be
     m.index = index;
     m.begin = begin;
     m.length = length;
+    return m;
+}
+
+void peer_send_simple(oa_peer *p, oa_wire_kind kind, uint32_t index, uint32_t begin,
+                      uint32_t length)
+{
+    oa_wire_msg m = simple_msg(kind, index, begin, length);
     peer_send(p, &m);
 }
 
@@ -245,12 +252,7 @@ void peer_send_extended(oa_peer *p, uint8_t ext_id, const uint8_t *data, size_t 
 int peer_buf_put_simple(oa_wire_buf *b, oa_wire_kind kind, uint32_t index, uint32_t begin,
                         uint32_t length)
 {
-    oa_wire_msg m;
-    memset(&m, 0, sizeof(m));
-    m.kind = kind;
-    m.index = index;
-    m.begin = begin;
-    m.length = length;
+    oa_wire_msg m = simple_msg(kind, index, begin, length);
     return oa_wire_buf_put(b, &m);
 }
 

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "swarm_err.h"
 #include "torrent_int.h"
 
 #define ANNOUNCE_LOW_PEERS 5u      /* fewer peers: ask the trackers for more */
@@ -516,20 +516,6 @@ void oa_torrent_stats(oa_torrent *t, oa_swarm_stats *st)
 
 /* ---- adding ----------------------------------------------------------------- */
 
-static void put_err(char *err, size_t errlen, const char *fmt, ...) OA_PRINTF(3, 4);
-
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, int *existed,
                    char *err, size_t errlen)
 {
@@ -558,7 +544,8 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
         if (strncasecmp(opts->uri, "magnet:", 7) == 0 || tor_is_hex40(opts->uri)) {
             rc = oa_magnet_parse(opts->uri, &mag, ebuf, sizeof(ebuf));
             if (rc != 0) {
-                put_err(err, errlen, "%s", ebuf[0] != '\0' ? ebuf : "The magnet link is malformed.");
+                (void)oa_swarm_fail(err, errlen, 0, "", "%s",
+                                    ebuf[0] != '\0' ? ebuf : "The magnet link is malformed.");
                 return rc == OA_ENOMEM ? rc : OA_EINVAL;
             }
         } else {
@@ -566,7 +553,7 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
             size_t len = 0;
 
             if (opts->uri[0] == '\0') {
-                put_err(err, errlen, "The content URI is empty.");
+                (void)oa_swarm_fail(err, errlen, 0, "", "The content URI is empty.");
                 return OA_EINVAL;
             }
             rc = tor_read_torrent_file(opts->uri, &buf, &len, ebuf, sizeof(ebuf));
@@ -575,18 +562,18 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
                 free(buf);
             }
             if (rc != 0) {
-                put_err(err, errlen, "%s", ebuf);
+                (void)oa_swarm_fail(err, errlen, 0, "", "%s", ebuf);
                 return rc;
             }
         }
     } else if (opts->torrent != NULL && opts->torrent_len > 0) {
         rc = oa_metainfo_parse(opts->torrent, opts->torrent_len, &mi, ebuf, sizeof(ebuf));
         if (rc != 0) {
-            put_err(err, errlen, "%s", ebuf);
+            (void)oa_swarm_fail(err, errlen, 0, "", "%s", ebuf);
             return rc;
         }
     } else {
-        put_err(err, errlen, "Neither a URI nor torrent bytes were given.");
+        (void)oa_swarm_fail(err, errlen, 0, "", "Neither a URI nor torrent bytes were given.");
         return OA_EINVAL;
     }
     hash = mag != NULL ? mag->info_hash : mi->info_hash;
@@ -610,8 +597,8 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
         return 0;
     }
     if (e->cfg.max_torrents > 0 && e->torrent_count >= e->cfg.max_torrents) {
-        put_err(err, errlen, "The content limit (%u) is reached.", e->cfg.max_torrents);
-        rc = OA_EAGAIN;
+        rc = oa_swarm_fail(err, errlen, OA_EAGAIN, "", "The content limit (%u) is reached.",
+                           e->cfg.max_torrents);
         goto fail;
     }
 
@@ -710,7 +697,7 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
     return 0;
 
 fail_nomem:
-    put_err(err, errlen, "Out of memory adding content.");
+    (void)oa_swarm_fail(err, errlen, 0, "", "Out of memory adding content.");
     if (t != NULL) {
         t->closing = 1;
         torrent_free(t);

@@ -484,23 +484,17 @@ void oa_torrent_block_wanted(oa_torrent *t, oa_peer *p, uint32_t piece, uint32_t
 
         ent = calloc(1, sizeof(*ent));
         if (j != NULL) {
+            j->kind = JOB_SERVE;
+            j->piece = piece;
+            j->length = (uint32_t)psize;
             j->data = malloc((size_t)psize);
         }
-        if (ent == NULL || j == NULL || j->data == NULL) {
+        /* tor_job_queue() is tried last: once it succeeds the job is the
+         * pool's, so nothing after it may fail */
+        if (ent == NULL || j == NULL || j->data == NULL || tor_job_queue(t, j) != 0) {
             if (j != NULL) {
                 free(j->data);
             }
-            free(j);
-            free(ent);
-            free(w);
-            oa_peer_reject(p, piece, begin, length);
-            return;
-        }
-        j->kind = JOB_SERVE;
-        j->piece = piece;
-        j->length = (uint32_t)psize;
-        if (tor_job_queue(t, j) != 0) {
-            free(j->data);
             free(j);
             free(ent);
             free(w);

@@ -14,40 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "info_fixture.h"
 #include "bencode.h"
 #include "metadata.h"
 #include "testutil.h"
 
 #define FUZZ_ITERATIONS 200000
 
-/* A valid single-file info dictionary with `pieces` piece hashes: about
- * 20 bytes a piece, so 2100 pieces make 3 metadata pieces. */
-static uint8_t *make_info(size_t pieces, size_t *len)
-{
-    uint8_t *hashes = malloc(pieces * 20);
-    oa_benc_writer w;
-    uint8_t *out = NULL;
-    size_t i;
-
-    assert_non_null(hashes);
-    for (i = 0; i < pieces * 20; i++) {
-        hashes[i] = (uint8_t)(i * 7 + 3);
-    }
-    oa_benc_writer_init(&w);
-    oa_benc_dict_begin(&w);
-    oa_benc_put_str(&w, "length");
-    oa_benc_put_int(&w, (int64_t)pieces * 16384);
-    oa_benc_put_str(&w, "name");
-    oa_benc_put_str(&w, "stream.ts");
-    oa_benc_put_str(&w, "piece length");
-    oa_benc_put_int(&w, 16384);
-    oa_benc_put_str(&w, "pieces");
-    oa_benc_put_bytes(&w, hashes, pieces * 20);
-    oa_benc_end(&w);
-    assert_int_equal(oa_benc_writer_finish(&w, &out, len), 0);
-    free(hashes);
-    return out;
-}
 
 /* Decodes an exact-size heap copy. */
 static int decode_copy(const void *bytes, size_t n, oa_meta_msg *m, uint8_t **keep, char *err,
@@ -286,7 +259,7 @@ static void test_serve(void **state)
     uint8_t *keep = NULL;
     uint8_t *out;
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     size_t len;
     uint32_t i;
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "info_fixture.h"
 #include "bencode.h"
 #include "metadata.h"
 #include "testutil.h"
@@ -30,34 +31,6 @@ static void sha1(const void *p, size_t n, uint8_t out[20])
     assert_int_equal(EVP_Digest(p, n, out, &len, EVP_sha1(), NULL), 1);
 }
 
-/* A valid single-file info dictionary with `pieces` piece hashes: about
- * 20 bytes a piece, so 2100 pieces make 3 metadata pieces. */
-static uint8_t *make_info(size_t pieces, size_t *len)
-{
-    uint8_t *hashes = malloc(pieces * 20);
-    oa_benc_writer w;
-    uint8_t *out = NULL;
-    size_t i;
-
-    assert_non_null(hashes);
-    for (i = 0; i < pieces * 20; i++) {
-        hashes[i] = (uint8_t)(i * 7 + 3);
-    }
-    oa_benc_writer_init(&w);
-    oa_benc_dict_begin(&w);
-    oa_benc_put_str(&w, "length");
-    oa_benc_put_int(&w, (int64_t)pieces * 16384);
-    oa_benc_put_str(&w, "name");
-    oa_benc_put_str(&w, "stream.ts");
-    oa_benc_put_str(&w, "piece length");
-    oa_benc_put_int(&w, 16384);
-    oa_benc_put_str(&w, "pieces");
-    oa_benc_put_bytes(&w, hashes, pieces * 20);
-    oa_benc_end(&w);
-    assert_int_equal(oa_benc_writer_finish(&w, &out, len), 0);
-    free(hashes);
-    return out;
-}
 
 /* Decodes an exact-size heap copy. */
 
@@ -202,7 +175,7 @@ static void expect_result(oa_meta_fetch *f, const uint8_t *info, size_t info_len
 static void test_fetch_three_peers(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch *f = new_fetch(info, info_len);
     oa_meta_ban bans[4];
     uint32_t have;
@@ -238,7 +211,7 @@ static void test_fetch_three_peers(void **state)
 static void run_corrupt(int liar_index)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch *f = new_fetch(info, info_len);
     uint64_t suspects[4];
     oa_meta_ban bans[4];
@@ -290,7 +263,7 @@ static void test_fetch_corrupt_piece(void **state)
 static void test_fetch_single_liar(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(100, &info_len); /* one metadata piece */
+    uint8_t *info = oa_test_make_info(100, &info_len); /* one metadata piece */
     oa_meta_fetch *f = new_fetch(info, info_len);
     oa_meta_ban bans[2];
     sim s;
@@ -317,7 +290,7 @@ static void test_fetch_single_liar(void **state)
 static void test_fetch_reject(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch_config cfg = {5000, 20000, 2};
     oa_meta_fetch *f = NULL;
     oa_meta_request r;
@@ -365,7 +338,7 @@ static void test_fetch_reject(void **state)
 static void test_fetch_timeout(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch_config cfg = {10000, 30000, 2};
     oa_meta_fetch *f = NULL;
     oa_meta_request r[4];
@@ -417,7 +390,7 @@ static void test_fetch_timeout(void **state)
 static void test_fetch_protocol_errors(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch *f = new_fetch(info, info_len);
     oa_meta_request r;
     oa_meta_ban bans[4];
@@ -461,7 +434,7 @@ static void test_fetch_protocol_errors(void **state)
 static void test_fetch_sizes_disagree(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(2100, &info_len);
+    uint8_t *info = oa_test_make_info(2100, &info_len);
     oa_meta_fetch *f = new_fetch(info, info_len);
     oa_meta_request r;
     oa_meta_ban bans[4];
@@ -538,7 +511,7 @@ static void test_fetch_bad_info(void **state)
 static void test_fetch_random_swarms(void **state)
 {
     size_t info_len;
-    uint8_t *info = make_info(4000, &info_len); /* 5 metadata pieces */
+    uint8_t *info = oa_test_make_info(4000, &info_len); /* 5 metadata pieces */
     size_t swarm;
     size_t liars_banned = 0;
 

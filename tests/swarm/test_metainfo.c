@@ -44,7 +44,8 @@ static void puts_(tbuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-/* Appends "<n>:" and n bytes of 0, 1, 2, ... as fake piece hashes. */
+/* Appends "<n>:" and n bytes of 0, 1, 2, ...: piece hashes that match no
+ * data, which parsing does not check. */
 static void put_pieces(tbuf *b, size_t n)
 {
     char head[32];
