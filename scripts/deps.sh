@@ -6,10 +6,11 @@ set -euo pipefail
 
 want=(build-essential cmake pkg-config
       libuv1-dev libltdl-dev libsqlite3-dev liblua5.4-dev libssl-dev
-      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
+      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+      libavformat-dev libavcodec-dev libavutil-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 procps curl chromium
-         python3-libtorrent aria2 opentracker)
+         python3-libtorrent aria2 opentracker ffmpeg)
   # Node runs the browser test; a NodeSource nodejs already carries npm and
   # conflicts with Debian's npm package, so each is added only when missing.
   command -v node >/dev/null 2>&1 || want+=(nodejs)

@@ -554,6 +554,35 @@ static void svc_stats(oa_swarm_handle *h, oa_swarm_stats *st)
     st->size = size;
 }
 
+static int svc_metainfo(oa_swarm_handle *h, uint8_t **out, size_t *len)
+{
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    int rc;
+    if (h == NULL || out == NULL || len == NULL) {
+        return OA_EINVAL;
+    }
+    if (h->t == NULL) {
+        return OA_ECANCELED;
+    }
+    if (h->t->mi == NULL) {
+        return OA_ESTATE;
+    }
+    rc = oa_metainfo_serialize(h->t->mi, &bytes, &n);
+    if (rc != 0) {
+        return rc;
+    }
+    *out = h->t->e->api->alloc(n);
+    if (*out == NULL) {
+        free(bytes);
+        return OA_ENOMEM;
+    }
+    memcpy(*out, bytes, n);
+    *len = n;
+    free(bytes);
+    return 0;
+}
+
 static void svc_fill(oa_engine *e, oa_swarm *s)
 {
     memset(s, 0, sizeof(*s));
@@ -569,6 +598,7 @@ static void svc_fill(oa_engine *e, oa_swarm *s)
     s->set_playhead = svc_set_playhead;
     s->available = svc_available;
     s->stats = svc_stats;
+    s->metainfo = svc_metainfo;
 }
 
 /* ---- health --------------------------------------------------------------------- */

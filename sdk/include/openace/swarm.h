@@ -159,7 +159,21 @@ typedef struct oa_swarm {
 
     /* Fills *st (set st->size first). */
     void (*stats)(oa_swarm_handle *h, oa_swarm_stats *st);
+
+    /* ---- appended later in version 1: check OA_SWARM_HAS(s, metainfo) ---- */
+
+    /* The content's .torrent bytes (for a magnet: built from the fetched
+     * info dictionary, so the info-hash is the same), for a consumer that
+     * records transport files (the streamer's content IDs are their SHA-1).
+     * *out is allocated with the host's api->alloc; the caller frees it
+     * with api->free. OA_ESTATE before the metadata, OA_ECANCELED on a
+     * detached handle, OA_ENOMEM. */
+    int (*metainfo)(oa_swarm_handle *h, uint8_t **out, size_t *len);
 } oa_swarm;
+
+/* True when the provider's struct has the named field. */
+#define OA_SWARM_HAS(s, field)                                                             \
+    ((s)->size >= offsetof(oa_swarm, field) + sizeof((s)->field))
 
 #ifdef __cplusplus
 }
