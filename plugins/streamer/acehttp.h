@@ -21,7 +21,7 @@ typedef enum st_src_kind {
     ST_SRC_NONE = 0,
     ST_SRC_CONTENT_ID = 1, /* content_id= or id=: SHA-1 of a transport file */
     ST_SRC_INFOHASH = 2,   /* infohash=: a BitTorrent v1 info-hash */
-    ST_SRC_URL = 3,        /* url=: where a transport file is (http(s)://, file path) */
+    ST_SRC_URL = 3,        /* url=: where a transport file is (http://, https://, file://) */
     ST_SRC_MAGNET = 4      /* magnet=: a magnet link */
 } st_src_kind;
 
@@ -51,7 +51,7 @@ typedef const char *(*st_query_fn)(void *ctx, const char *name);
  * (as in magnet links). Returns 0, or OA_EINVAL with a sentence in err
  * (errlen bytes; e.g. "missing content_id, infohash, url or magnet",
  * "content_id must be 40 hexadecimal digits", "pid is longer than 64
- * bytes", "_idx must be a number from 0"). */
+ * bytes", "_idx must be a number from 0 to 65535"). */
 int st_request_parse(st_query_fn get, void *ctx, st_request *out, char *err, size_t errlen);
 
 /* ---- range.c ------------------------------------------------------------ */

@@ -264,6 +264,12 @@ void st_content_unref(st_content *c)
             break;
         }
     }
+    if (c->is_live) {
+        st_live_free(c);
+        wake_all(&c->ready_waiters, OA_ECANCELED);
+        free(c);
+        return;
+    }
     st_hls_free(c);
     while (c->blocks != NULL) {
         st_block *b = c->blocks;
@@ -503,6 +509,11 @@ const uint8_t *st_block_bytes(st_content *c, st_block *b, uint64_t off, size_t *
 
 void st_content_stats(st_content *c, oa_swarm_stats *st)
 {
+    if (c->is_live) {
+        oa_live_status ls;
+        st_live_stats(c, st, &ls);
+        return;
+    }
     memset(st, 0, sizeof(*st));
     st->size = sizeof(*st);
     c->p->swarm->stats(c->h, st);
@@ -512,6 +523,10 @@ void st_content_tick(st_content *c, uint64_t now)
 {
     uint64_t since;
     uint64_t limit = (uint64_t)c->p->cfg.stall_seconds * 1000;
+    if (c->is_live) {
+        st_live_tick(c, now);
+        return;
+    }
     if (c->waiting_since_ms == 0 || c->stalled) {
         return;
     }

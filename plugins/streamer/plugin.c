@@ -40,6 +40,8 @@ static const oa_config_def streamer_config[] = {
      OA_CFG_LIVE},
     {"stall_seconds", OA_CFG_INT, "5", 1, 3600, NULL,
      "Seconds players may wait for data before the stream counts as stalled.", OA_CFG_LIVE},
+    {"live_buffer_chunks", OA_CFG_INT, "30", 4, 10000, NULL,
+     "Chunks of a live stream kept in memory for its players (and its HLS window).", 0},
     {"allow_file_urls", OA_CFG_BOOL, "false", 0, 0, NULL,
      "Accept url=file:///... (transport files on this machine's disk).", OA_CFG_LIVE},
     {"compat_version", OA_CFG_STRING, "3.2.11", 0, 31, NULL,
@@ -67,6 +69,7 @@ static void load_settings(st_plugin *p)
     c->hls_ahead = cfg_int(p, "hls_ahead");
     c->hls_memory_mb = cfg_int(p, "hls_memory_mb");
     c->stall_seconds = cfg_int(p, "stall_seconds");
+    c->live_buffer_chunks = cfg_int(p, "live_buffer_chunks");
     p->api->config_get_double(p->self, "hls_segment_seconds", &c->hls_segment_seconds);
     p->api->config_get_bool(p->self, "allow_file_urls", &b);
     c->allow_file_urls = b;
@@ -279,6 +282,7 @@ static void streamer_stop(void *state)
     p->stopping = 1;
     st_sessions_stop(p);
     st_vod_free_orphans(p);
+    st_live_free_orphans(p);
     p->tick = NULL;
 }
 
@@ -286,6 +290,7 @@ static void streamer_destroy(void *state)
 {
     st_plugin *p = state;
     st_vod_free_orphans(p);
+    st_live_free_orphans(p);
     curl_global_cleanup();
     free(p);
 }

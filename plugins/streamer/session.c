@@ -155,7 +155,7 @@ static st_session *session_new(st_plugin *p, st_content *c, const char *pid)
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:i}", "session", s->id, "infohash",
                               c->infohash, "content_id",
                               c->content_id[0] != '\0' ? c->content_id : NULL, "pid",
-                              pid[0] != '\0' ? pid : NULL, "is_live", 0);
+                              pid[0] != '\0' ? pid : NULL, "is_live", c->is_live);
         char *t = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         snprintf(json, sizeof(json), "%s", t != NULL ? t : "{}");
         free(t);
@@ -196,6 +196,7 @@ void st_session_end(st_session *s, const char *reason)
     }
     if (!p->stopping) {
         st_vod_close_all(s);
+        st_live_close_session(s);
     }
     snprintf(json, sizeof(json), "{\"session\":\"%s\",\"reason\":\"%s\"}", s->id, reason);
     p->api->publish(p->self, "streamer.session.stopped", json);
@@ -259,10 +260,15 @@ static const char *status_of(st_session *s, const oa_swarm_stats *st)
 static json_t *session_stat(st_session *s)
 {
     oa_swarm_stats st;
+    oa_live_status ls;
     st_content *c = s->c;
     json_t *o;
     int progress = 0;
-    st_content_stats(c, &st);
+    if (c->is_live) {
+        st_live_stats(c, &st, &ls);
+    } else {
+        st_content_stats(c, &st);
+    }
     if (st.total_length > 0) {
         progress = (int)(st.have_bytes * 100 / st.total_length);
     }
@@ -271,7 +277,7 @@ static json_t *session_stat(st_session *s)
                   (json_int_t)(st.download_rate / 1024), "speed_up",
                   (json_int_t)(st.upload_rate / 1024), "downloaded",
                   (json_int_t)st.downloaded, "uploaded", (json_int_t)st.uploaded,
-                  "total_progress", progress, "is_live", 0, "playback_session_id", s->id,
+                  "total_progress", progress, "is_live", c->is_live, "playback_session_id", s->id,
                   "infohash", c->infohash, "clients", (json_int_t)s->nreaders, "stalled",
                   c->stalled, "file_index", c->file_index, "name", c->name);
     if (o != NULL && c->ready < 0) {
@@ -281,6 +287,15 @@ static json_t *session_stat(st_session *s)
     }
     if (o != NULL && c->content_id[0] != '\0') {
         json_object_set_new(o, "content_id", json_string(c->content_id));
+    }
+    if (o != NULL && c->is_live) {
+        uint64_t pos = st_live_pos(s);
+        json_object_set_new(
+            o, "livepos",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "first", (json_int_t)ls.first, "last",
+                      (json_int_t)ls.last, "pos", (json_int_t)pos, "first_ts",
+                      (json_int_t)ls.first_ts, "last_ts", (json_int_t)ls.last_ts,
+                      "buffer_pieces", (json_int_t)(ls.last >= pos ? ls.last - pos : 0)));
     }
     return o;
 }
@@ -333,7 +348,11 @@ static void on_start_ready(st_wait *w, int status)
                    s->c->error[0] != '\0' ? s->c->error : oa_strerror(status));
         return;
     }
-    rc = hls ? st_hls_playlist(s, req) : st_vod_start(s, req);
+    if (s->c->is_live) {
+        rc = hls ? st_live_playlist(s, req) : st_live_start_reader(s, req);
+    } else {
+        rc = hls ? st_hls_playlist(s, req) : st_vod_start(s, req);
+    }
     if (rc != 0) {
         reply_text(p, req, 500, oa_strerror(rc));
     }
@@ -375,10 +394,10 @@ static void answer_json(st_plugin *p, st_start *st, st_session *s)
     }
     snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
              "\"stat_url\": \"%s/ace/stat/%s/%s\", \"command_url\": \"%s/ace/cmd/%s/%s\", "
-             "\"infohash\": \"%s\", \"playback_session_id\": \"%s\", \"is_live\": 0, "
+             "\"infohash\": \"%s\", \"playback_session_id\": \"%s\", \"is_live\": %d, "
              "\"is_encrypted\": 0, \"client_session_id\": -1}",
              st->base, s->c->infohash, s->id, st->base, s->c->infohash, s->id,
-             s->c->infohash, s->id);
+             s->c->infohash, s->id, s->c->is_live);
     text = st_json_response(buf);
     reply_json_text(p, st->req, text);
 }
@@ -390,14 +409,30 @@ static void begin_with(st_start *st, const char *uri, const void *file, size_t l
     st_content *c = NULL;
     st_session *s;
     char err[200];
-    int rc = st_content_open(p, uri, file, len, st->rq.file_index, &c, err, sizeof(err));
+    const oa_live *live = NULL;
+    char live_id[41];
+    int rc;
+    if (file != NULL) {
+        live = p->api->service_lookup(p->self, OA_LIVE_SERVICE, 1, NULL);
+        if (live != NULL && live->probe(live->instance, file, len, live_id) != 0) {
+            live = NULL;
+        }
+    }
+    if (live != NULL) {
+        rc = st_content_open_live(p, live, live_id, file, len, &c, err, sizeof(err));
+        if (rc == 0) {
+            st_catalog_add(p, file, len, live_id, c->content_id);
+        }
+    } else {
+        rc = st_content_open(p, uri, file, len, st->rq.file_index, &c, err, sizeof(err));
+    }
     if (rc != 0) {
         reply_error(p, st->req, st->rq.format_json, rc == OA_EINVAL || rc == OA_EPROTO ? 400 : 503,
                     err);
         free(st);
         return;
     }
-    if (file != NULL && c->content_id[0] == '\0') {
+    if (file != NULL && !c->is_live && c->content_id[0] == '\0') {
         st_catalog_add(p, file, len, c->infohash, c->content_id);
     }
     /* A session holds the reference; a new content with no session yet is
@@ -631,6 +666,9 @@ static int h_c(void *arg, oa_http_req *req)
         return 0;
     }
     st_session_touch(s);
+    if (s->c->is_live) {
+        return st_live_segment(s, req, n);
+    }
     return st_hls_segment(s, req, n);
 }
 

@@ -45,6 +45,7 @@ typedef struct st_hls st_hls;
 typedef struct st_block st_block;
 typedef struct st_wait st_wait;
 typedef struct st_start st_start;
+typedef struct st_live st_live;
 
 /* Settings (read at start; the live ones are applied by configure()). */
 typedef struct st_settings {
@@ -58,6 +59,7 @@ typedef struct st_settings {
     int64_t hls_ahead;
     int64_t hls_memory_mb;
     int64_t stall_seconds;
+    int64_t live_buffer_chunks;
     int allow_file_urls;
     char compat_version[32];
 } st_settings;
@@ -74,6 +76,7 @@ struct st_plugin {
     oa_timer *tick;            /* 1 s: idle sessions, stalls, start timeouts */
     st_reader *orphans;        /* readers off their session, until CLOSED */
     st_start *starts;          /* playback requests waiting (session.c) */
+    struct live_reader *live_orphans; /* live readers off their session (live.c) */
     int stopping;
 };
 
@@ -147,6 +150,8 @@ struct st_content {
     int stalled;
     st_hls *hls;
     st_wait *ready_waiters;    /* parked until ready (block NULL) */
+    int is_live;               /* fed by the live service: no swarm handle */
+    st_live *live;
 };
 
 /* Finds or opens the content (swarm uri, or transport bytes) for file
@@ -220,5 +225,27 @@ int st_hls_segment(st_session *s, oa_http_req *req, uint64_t n);
 /* Frees the content's HLS state (its job, segments, kept requests). */
 void st_hls_free(st_content *c);
 void st_hls_tick(st_content *c, uint64_t now);
+
+/* ---- live.c ------------------------------------------------------------- */
+
+/* Finds or subscribes to the live stream id (its descriptor's bytes in
+ * file). On failure err says why. */
+int st_content_open_live(st_plugin *p, const oa_live *svc, const char id[41], const void *file,
+                         size_t len, st_content **out, char *err, size_t errlen);
+/* A progressive reader from near the live edge. */
+int st_live_start_reader(st_session *s, oa_http_req *req);
+/* The sliding playlist, and segment seq (kept until it exists). */
+int st_live_playlist(st_session *s, oa_http_req *req);
+int st_live_segment(st_session *s, oa_http_req *req, uint64_t seq);
+/* Ends the session's live readers. */
+void st_live_close_session(st_session *s);
+/* Stats as the swarm's, plus the live position. */
+void st_live_stats(st_content *c, oa_swarm_stats *st, oa_live_status *ls);
+/* The chunk the session's slowest reader is at (the edge without one). */
+uint64_t st_live_pos(st_session *s);
+void st_live_tick(st_content *c, uint64_t now);
+/* Unsubscribes and frees the content's live state. */
+void st_live_free(st_content *c);
+void st_live_free_orphans(st_plugin *p);
 
 #endif /* OA_STREAMER_H */

@@ -17,8 +17,13 @@
  *    loop thread.
  *
  *  - "live" (OA_LIVE_SERVICE), from the live engine (plugins/live): a live
- *    stream's chunks for a viewer, by content ID. The streamer uses it when
- *    it is there; without it, live content is refused with a clear error.
+ *    stream's chunks for a viewer, by content ID. The streamer looks it up
+ *    when a transport file turns out to be a live descriptor (probe());
+ *    without it, live content is refused with a clear error. The streamer
+ *    does not require the live engine, so the live engine may stop first:
+ *    then every open subscription gets on_state(OA_ECANCELED, "the live
+ *    engine stopped") and is freed by the provider; the subscriber forgets
+ *    it and never calls unsubscribe() on it.
  *
  * Threads: every function is called on the host's loop thread and every
  * callback runs on it, never inside the call that registered it; a call that
@@ -187,6 +192,7 @@ typedef struct oa_live {
     int (*subscribe)(void *instance, const char id[41], const void *descriptor,
                      size_t descriptor_len, oa_live_state_cb on_state,
                      oa_media_chunk_cb on_chunk, void *arg, oa_live_sub **out);
+    /* Ends a subscription: no callback runs afterwards. */
     void (*unsubscribe)(oa_live_sub *sub);
     /* Fills *st (set st->size first). */
     void (*status)(oa_live_sub *sub, oa_live_status *st);

@@ -1,0 +1,611 @@
+/*
+ * streamer: live content, fed by the live service (media.h) as MPEG-TS
+ * chunks. The chunks of one stream are kept in one ring (live_buffer_chunks)
+ * shared by every session and reader of it:
+ *
+ *  - a progressive reader (/ace/r, /ace/getstream) starts a few chunks
+ *    behind the live edge and gets whole chunks in order; its queue is
+ *    bounded (client_queue_kb). When it cannot keep up, slow_client=drop
+ *    skips it to the live edge at the next chunk boundary, slow_client=wait
+ *    lets it fall behind until its chunk leaves the ring, then it jumps to
+ *    the oldest one kept;
+ *  - HLS (/ace/m, /ace/c) is a sliding LIVE playlist over the ring.
+ *
+ * A stream with no new chunk for stall_seconds is reported as stalled
+ * (stat, streamer.stall).
+ */
+#include "streamer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define START_BEHIND 3 /* chunks behind the edge a new reader starts */
+
+typedef struct live_reader live_reader;
+
+typedef struct live_chunk {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+    int64_t duration_us;
+    int64_t wallclock_ms;
+    uint32_t flags;
+} live_chunk;
+
+struct live_reader {
+    live_reader *next;
+    st_plugin *p;
+    st_live *l;             /* NULL once detached */
+    st_session *s;          /* NULL once detached */
+    oa_http_stream *stream;
+    uint64_t seq;           /* chunk being sent */
+    size_t off;             /* bytes of it already queued */
+    uint64_t bytes;
+    uint64_t skipped;       /* chunks skipped (drop / fell out of the ring) */
+    char client[64];
+    int ended;
+    int pumping;
+};
+
+typedef struct live_kept {
+    struct live_kept *next;
+    oa_http_req *req;
+    int playlist;
+    uint64_t seq;
+    char sid[33];
+    uint64_t deadline_ms;
+} live_kept;
+
+struct st_live {
+    st_content *c;
+    const oa_live *svc;
+    oa_live_sub *sub;
+    live_chunk *ring;
+    size_t cap;
+    uint64_t first;         /* oldest seq held */
+    uint64_t next;          /* one past the newest; first == next: empty */
+    uint64_t started_ms;
+    uint64_t last_chunk_ms;
+    uint64_t bytes_in;
+    live_reader *readers;
+    live_kept *kept;
+};
+
+static st_plugin *plug(st_live *l)
+{
+    return l->c->p;
+}
+
+static live_chunk *chunk_at(st_live *l, uint64_t seq)
+{
+    if (seq < l->first || seq >= l->next) {
+        return NULL;
+    }
+    return &l->ring[seq % l->cap];
+}
+
+/* ---- progressive readers ------------------------------------------------- */
+
+/* Takes the reader off its session and stream; it waits in the plugin's
+ * live_orphans for its CLOSED event (or the plugin's stop). */
+static void reader_detach(live_reader *r)
+{
+    st_session *s = r->s;
+    st_plugin *p = r->p;
+    char json[256];
+    if (r->l == NULL) {
+        return;
+    }
+    for (live_reader **pp = &r->l->readers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    s->nreaders--;
+    if (s->nreaders == 0) {
+        s->idle_since_ms = p->api->now_ms(p->self);
+    }
+    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"bytes\":%llu}",
+             s->id, r->client, (unsigned long long)r->bytes);
+    p->api->publish(p->self, "streamer.client.left", json);
+    r->s = NULL;
+    r->l = NULL;
+    r->next = p->live_orphans;
+    p->live_orphans = r;
+}
+
+static void reader_end(live_reader *r)
+{
+    if (r->stream != NULL && !r->ended) {
+        r->ended = 1;
+        r->p->api->http_stream_end(r->stream);
+    }
+}
+
+void st_live_free_orphans(st_plugin *p)
+{
+    while (p->live_orphans != NULL) {
+        live_reader *r = p->live_orphans;
+        p->live_orphans = r->next;
+        free(r);
+    }
+}
+
+static void pump(live_reader *r)
+{
+    st_live *l = r->l;
+    st_plugin *p = r->p;
+    if (r->pumping || l == NULL || r->stream == NULL || r->ended) {
+        return;
+    }
+    r->pumping = 1;
+    for (;;) {
+        live_chunk *ch;
+        size_t n;
+        int rc;
+        if (r->seq < l->first) {
+            /* Its chunk left the ring while it waited: on from the oldest. */
+            r->skipped += l->first - r->seq;
+            r->seq = l->first;
+            r->off = 0;
+        }
+        ch = chunk_at(l, r->seq);
+        if (ch == NULL) {
+            break; /* at the edge: the next chunk wakes it */
+        }
+        n = ch->len - r->off;
+        if (n > 256 * 1024) {
+            n = 256 * 1024;
+        }
+        rc = p->api->http_stream_write(r->stream, ch->data + r->off, n);
+        if (rc == OA_EOVERFLOW) {
+            if (p->cfg.slow_client_drop && r->off == 0 && l->next - r->seq > 1) {
+                /* Behind and blocked at a chunk boundary: skip to the
+                 * newest chunk; it goes out once the queue drains. */
+                r->skipped += l->next - 1 - r->seq;
+                r->seq = l->next - 1;
+            }
+            break;
+        }
+        if (rc != 0) {
+            reader_end(r);
+            break;
+        }
+        if (r->s->first_byte_ms == 0) {
+            r->s->first_byte_ms = p->api->now_ms(p->self);
+        }
+        r->off += n;
+        r->bytes += n;
+        r->s->bytes_out += n;
+        if (r->off == ch->len) {
+            r->seq++;
+            r->off = 0;
+        }
+    }
+    r->pumping = 0;
+}
+
+static void on_stream(void *arg, oa_http_stream *stream, int event)
+{
+    live_reader *r = arg;
+    (void)stream;
+    if (event == OA_HTTP_STREAM_DRAINED) {
+        pump(r);
+    } else if (event == OA_HTTP_STREAM_CLOSED) {
+        st_plugin *p = r->p;
+        r->stream = NULL;
+        reader_detach(r);
+        for (live_reader **pp = &p->live_orphans; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        }
+        free(r);
+    }
+}
+
+int st_live_start_reader(st_session *s, oa_http_req *req)
+{
+    st_live *l = s->c->live;
+    st_plugin *p = s->p;
+    live_reader *r = calloc(1, sizeof(*r));
+    const char *client = p->api->http_client(req);
+    char json[256];
+    int rc;
+    if (r == NULL) {
+        return OA_ENOMEM;
+    }
+    r->p = p;
+    r->l = l;
+    r->s = s;
+    r->seq = l->next > l->first + START_BEHIND ? l->next - START_BEHIND : l->first;
+    snprintf(r->client, sizeof(r->client), "%s", client != NULL ? client : "?");
+    p->api->http_set_header(req, "Cache-Control", "no-cache");
+    rc = p->api->http_stream_open(req, 200, "video/mp2t", -1,
+                                  (size_t)p->cfg.client_queue_kb * 1024, on_stream, r,
+                                  &r->stream);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    r->next = l->readers;
+    l->readers = r;
+    s->nreaders++;
+    s->idle_since_ms = 0;
+    snprintf(json, sizeof(json),
+             "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"ts\",\"live\":true}", s->id,
+             r->client);
+    p->api->publish(p->self, "streamer.client.joined", json);
+    pump(r);
+    return 0;
+}
+
+void st_live_close_session(st_session *s)
+{
+    st_live *l = s->c->live;
+    if (l == NULL) {
+        return;
+    }
+    for (live_reader *r = l->readers; r != NULL;) {
+        live_reader *next = r->next;
+        if (r->s == s) {
+            reader_detach(r);
+            reader_end(r);
+        }
+        r = next;
+    }
+}
+
+/* ---- HLS ----------------------------------------------------------------- */
+
+static void reply_text(st_live *l, oa_http_req *req, int status, const char *msg)
+{
+    char buf[400];
+    int n = snprintf(buf, sizeof(buf), "%s\n", msg);
+    plug(l)->api->http_reply(req, status, "text/plain; charset=utf-8", buf,
+                             n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : strlen(buf));
+}
+
+static void reply_playlist(st_live *l, oa_http_req *req, const char *sid)
+{
+    st_plugin *p = plug(l);
+    size_t n = (size_t)(l->next - l->first);
+    st_segment *segs = calloc(n > 0 ? n : 1, sizeof(*segs));
+    char prefix[64];
+    char *text;
+    size_t len = 0;
+    if (segs == NULL) {
+        reply_text(l, req, 500, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        live_chunk *ch = chunk_at(l, l->first + i);
+        segs[i].seq = ch->seq;
+        segs[i].duration = (double)ch->duration_us / 1e6;
+        segs[i].discontinuity = (ch->flags & OA_MEDIA_DISCONTINUITY) != 0;
+    }
+    snprintf(prefix, sizeof(prefix), "/ace/c/%s/", sid);
+    text = st_playlist_build(segs, n, ST_PLAYLIST_LIVE, 0, prefix, &len);
+    free(segs);
+    if (text == NULL) {
+        reply_text(l, req, 500, "out of memory");
+        return;
+    }
+    p->api->http_set_header(req, "Cache-Control", "no-cache");
+    p->api->http_reply(req, 200, "application/vnd.apple.mpegurl", text, len);
+    free(text);
+}
+
+static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, const char *sid)
+{
+    live_chunk *ch;
+    if (l->c->ready < 0) {
+        reply_text(l, req, 502, l->c->error);
+        return 1;
+    }
+    if (playlist) {
+        if (l->next == l->first) {
+            return 0;
+        }
+        reply_playlist(l, req, sid);
+        return 1;
+    }
+    ch = chunk_at(l, seq);
+    if (ch != NULL) {
+        plug(l)->api->http_reply(req, 200, "video/mp2t", ch->data, ch->len);
+        return 1;
+    }
+    if (seq < l->first || seq > l->next + 2) {
+        reply_text(l, req, 404, "this segment is not in the live window");
+        return 1;
+    }
+    return 0;
+}
+
+static int keep(st_live *l, oa_http_req *req, int playlist, uint64_t seq, const char *sid)
+{
+    st_plugin *p = plug(l);
+    live_kept *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        return OA_ENOMEM;
+    }
+    k->req = req;
+    k->playlist = playlist;
+    k->seq = seq;
+    snprintf(k->sid, sizeof(k->sid), "%s", sid);
+    k->deadline_ms = p->api->now_ms(p->self) + (uint64_t)p->cfg.start_timeout_s * 1000;
+    k->next = l->kept;
+    l->kept = k;
+    return 0;
+}
+
+static void answer_kept(st_live *l, uint64_t now, int timeouts)
+{
+    for (live_kept **pp = &l->kept; *pp != NULL;) {
+        live_kept *k = *pp;
+        int done = try_answer(l, k->req, k->playlist, k->seq, k->sid);
+        if (!done && timeouts && now >= k->deadline_ms) {
+            reply_text(l, k->req, 504, "the live stream sent nothing within start_timeout");
+            done = 1;
+        }
+        if (done) {
+            *pp = k->next;
+            free(k);
+        } else {
+            pp = &k->next;
+        }
+    }
+}
+
+int st_live_playlist(st_session *s, oa_http_req *req)
+{
+    st_live *l = s->c->live;
+    if (try_answer(l, req, 1, 0, s->id)) {
+        return 0;
+    }
+    return keep(l, req, 1, 0, s->id);
+}
+
+int st_live_segment(st_session *s, oa_http_req *req, uint64_t seq)
+{
+    st_live *l = s->c->live;
+    if (try_answer(l, req, 0, seq, s->id)) {
+        return 0;
+    }
+    return keep(l, req, 0, seq, s->id);
+}
+
+/* ---- the subscription ---------------------------------------------------- */
+
+static void fail(st_live *l, int status, const char *reason)
+{
+    st_content *c = l->c;
+    st_plugin *p = plug(l);
+    c->ready = status < 0 ? status : OA_EIO;
+    snprintf(c->error, sizeof(c->error), "the live stream failed: %s",
+             reason != NULL ? reason : oa_strerror(status));
+    p->api->log(p->self, OA_LOG_WARN, "%s: %s", c->infohash, c->error);
+    for (live_reader *r = l->readers; r != NULL; r = r->next) {
+        reader_end(r);
+    }
+    answer_kept(l, 0, 0);
+}
+
+static void on_state(void *arg, oa_live_sub *sub, int status, const char *reason)
+{
+    st_live *l = arg;
+    st_content *c = l->c;
+    (void)sub;
+    if (status != 0) {
+        if (status == OA_ECANCELED) {
+            l->sub = NULL; /* freed by the provider */
+        }
+        fail(l, status, reason);
+    } else {
+        c->ready = 1;
+        snprintf(c->name, sizeof(c->name), "live %s", c->infohash);
+    }
+    {
+        st_wait *list = c->ready_waiters;
+        c->ready_waiters = NULL;
+        while (list != NULL) {
+            st_wait *w = list;
+            list = w->next;
+            w->next = NULL;
+            w->cb(w, c->ready > 0 ? 0 : c->ready);
+        }
+    }
+}
+
+static void on_chunk(void *arg, const oa_media_chunk *chunk)
+{
+    st_live *l = arg;
+    st_plugin *p = plug(l);
+    live_chunk *slot;
+    uint8_t *copy;
+    if (l->next != l->first && chunk->seq != l->next) {
+        /* A gap or a restart of the numbering: start the ring again. */
+        for (uint64_t q = l->first; q < l->next; q++) {
+            free(l->ring[q % l->cap].data);
+        }
+        l->first = l->next = chunk->seq;
+    } else if (l->next == l->first) {
+        l->first = l->next = chunk->seq;
+    }
+    copy = malloc(chunk->len > 0 ? chunk->len : 1);
+    if (copy == NULL) {
+        return;
+    }
+    memcpy(copy, chunk->data, chunk->len);
+    if (l->next - l->first == l->cap) {
+        free(l->ring[l->first % l->cap].data);
+        l->first++;
+    }
+    slot = &l->ring[l->next % l->cap];
+    slot->seq = chunk->seq;
+    slot->data = copy;
+    slot->len = chunk->len;
+    slot->duration_us = chunk->duration_us;
+    slot->wallclock_ms = chunk->wallclock_ms;
+    slot->flags = chunk->flags;
+    l->next++;
+    l->bytes_in += chunk->len;
+    l->last_chunk_ms = p->api->now_ms(p->self);
+    l->c->last_progress_ms = l->last_chunk_ms;
+    l->c->stalled = 0;
+    for (live_reader *r = l->readers; r != NULL; r = r->next) {
+        pump(r);
+    }
+    answer_kept(l, 0, 0);
+}
+
+int st_content_open_live(st_plugin *p, const oa_live *svc, const char id[41], const void *file,
+                         size_t len, st_content **out, char *err, size_t errlen)
+{
+    st_content *c;
+    st_live *l;
+    int rc;
+    for (c = p->contents; c != NULL; c = c->next) {
+        if (c->is_live && strcmp(c->infohash, id) == 0 && c->ready >= 0) {
+            *out = c;
+            return 0;
+        }
+    }
+    c = calloc(1, sizeof(*c));
+    l = calloc(1, sizeof(*l));
+    if (c == NULL || l == NULL) {
+        free(c);
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return OA_ENOMEM;
+    }
+    l->cap = (size_t)p->cfg.live_buffer_chunks;
+    l->ring = calloc(l->cap, sizeof(*l->ring));
+    if (l->ring == NULL) {
+        free(c);
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return OA_ENOMEM;
+    }
+    c->p = p;
+    c->is_live = 1;
+    c->live = l;
+    c->want_index = -1;
+    c->file_index = 0;
+    snprintf(c->infohash, sizeof(c->infohash), "%s", id);
+    snprintf(c->content_id, sizeof(c->content_id), "%s", id);
+    l->c = c;
+    l->svc = svc;
+    l->started_ms = p->api->now_ms(p->self);
+    rc = svc->subscribe(svc->instance, id, file, len, on_state, on_chunk, l, &l->sub);
+    if (rc != 0) {
+        snprintf(err, errlen, "the live engine refused the stream: %s", oa_strerror(rc));
+        free(l->ring);
+        free(l);
+        free(c);
+        return rc;
+    }
+    c->next = p->contents;
+    p->contents = c;
+    *out = c;
+    return 0;
+}
+
+void st_live_stats(st_content *c, oa_swarm_stats *st, oa_live_status *ls)
+{
+    st_live *l = c->live;
+    memset(st, 0, sizeof(*st));
+    st->size = sizeof(*st);
+    memset(ls, 0, sizeof(*ls));
+    ls->size = sizeof(*ls);
+    if (l->sub != NULL) {
+        l->svc->status(l->sub, ls);
+    }
+    /* What the streamer holds is what players can get. */
+    if (l->next != l->first) {
+        ls->first = l->first;
+        ls->last = l->next - 1;
+        ls->first_ts = chunk_at(l, l->first)->wallclock_ms / 1000;
+        ls->last_ts = chunk_at(l, l->next - 1)->wallclock_ms / 1000;
+    }
+    st->state = c->ready < 0 ? OA_SWARM_ERROR : OA_SWARM_DOWNLOADING;
+    snprintf(st->info_hash, sizeof(st->info_hash), "%s", c->infohash);
+    st->peers = ls->peers;
+    st->downloaded = ls->downloaded;
+    st->uploaded = ls->uploaded;
+    st->download_rate = ls->download_rate;
+    st->upload_rate = ls->upload_rate;
+    snprintf(st->error, sizeof(st->error), "%s", ls->error);
+}
+
+uint64_t st_live_pos(st_session *s)
+{
+    st_live *l = s->c->live;
+    uint64_t pos = l->next > 0 ? l->next - 1 : 0;
+    for (live_reader *r = l->readers; r != NULL; r = r->next) {
+        if (r->s == s && r->seq < pos) {
+            pos = r->seq;
+        }
+    }
+    return pos;
+}
+
+void st_live_tick(st_content *c, uint64_t now)
+{
+    st_live *l = c->live;
+    st_plugin *p = c->p;
+    uint64_t since = l->last_chunk_ms != 0 ? l->last_chunk_ms : l->started_ms;
+    uint64_t limit = (uint64_t)p->cfg.stall_seconds * 1000;
+    answer_kept(l, now, 1);
+    if (c->stalled || c->ready <= 0 || now - since < limit) {
+        return;
+    }
+    c->stalled = 1;
+    for (st_session *s = p->sessions; s != NULL; s = s->next) {
+        char json[256];
+        if (s->c != c) {
+            continue;
+        }
+        snprintf(json, sizeof(json),
+                 "{\"session\":\"%s\",\"infohash\":\"%s\",\"seconds\":%llu,\"live\":true}",
+                 s->id, c->infohash, (unsigned long long)((now - since) / 1000));
+        p->api->publish(p->self, "streamer.stall", json);
+    }
+    p->api->log(p->self, OA_LOG_WARN, "%s: stalled: no new chunk for %llu s", c->infohash,
+                (unsigned long long)((now - since) / 1000));
+}
+
+void st_live_free(st_content *c)
+{
+    st_live *l = c->live;
+    st_plugin *p = c->p;
+    if (l == NULL) {
+        return;
+    }
+    c->live = NULL;
+    if (l->sub != NULL) {
+        l->svc->unsubscribe(l->sub);
+    }
+    while (l->kept != NULL) {
+        live_kept *k = l->kept;
+        l->kept = k->next;
+        if (!p->stopping) {
+            reply_text(l, k->req, 410, "the playback session was stopped");
+        }
+        free(k);
+    }
+    /* Readers still here go to the plugin's orphans until CLOSED. */
+    while (l->readers != NULL) {
+        live_reader *r = l->readers;
+        reader_end(r);
+        reader_detach(r);
+    }
+    for (uint64_t q = l->first; q < l->next; q++) {
+        free(l->ring[q % l->cap].data);
+    }
+    free(l->ring);
+    free(l);
+}
