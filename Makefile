@@ -32,7 +32,15 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The first run of a data folder turns on playback (transport-tcp, swarm,
+# segmenter, streamer) so that /ace/getstream works at once; later runs keep
+# whatever the administrator chose since.
+PLAYBACK_PLUGINS = transport-tcp swarm segmenter streamer
 run: build
+	@if [ ! -e $(DATA)/.playback-defaults ]; then \
+	  for p in $(PLAYBACK_PLUGINS); do \
+	    $(BUILD)/bin/openace --data $(DATA) plugins enable $$p || exit 1; \
+	  done; touch $(DATA)/.playback-defaults; fi
 	$(BUILD)/bin/openace --data $(DATA) $(RUN_ARGS)
 
 test: test-deps $(BROWSER_DEPS) $(BUILD)/CMakeCache.txt
@@ -58,6 +66,7 @@ bench: build
 	bench/host/run.sh $(BUILD)
 	bench/lua/run.sh $(BUILD)
 	bench/swarm-throughput/run.sh $(BUILD)
+	bench/startup/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-san build-asan build-ubsan
