@@ -425,6 +425,11 @@ static void begin_with(st_start *st, const char *uri, const void *file, size_t l
         }
     } else {
         rc = st_content_open(p, uri, file, len, st->rq.file_index, &c, err, sizeof(err));
+        if (rc == OA_EPROTO) {
+            snprintf(err, sizeof(err),
+                     "the transport file is neither a valid .torrent nor a live descriptor a "
+                     "running live engine accepts");
+        }
     }
     if (rc != 0) {
         reply_error(p, st->req, st->rq.format_json, rc == OA_EINVAL || rc == OA_EPROTO ? 400 : 503,
