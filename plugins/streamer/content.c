@@ -332,7 +332,7 @@ static int make_room(st_content *c)
         st_block **vp = NULL;
         for (st_block **pp = &c->blocks; *pp != NULL; pp = &(*pp)->next) {
             st_block *b = *pp;
-            if (b->data != NULL && b->waiters == NULL &&
+            if (b->data != NULL && b->waiters == NULL && b->pinned == 0 &&
                 (victim == NULL || b->used_ms < victim->used_ms)) {
                 victim = b;
                 vp = pp;
@@ -379,10 +379,14 @@ static void block_done(st_content *c, st_block *b, int status, const uint8_t *da
         return;
     }
     {
+        /* Woken readers read more and may make room in the cache: b stays
+         * pinned until every waiter has had it. */
         st_wait *list = b->waiters;
         b->waiters = NULL;
         update_waiting(c);
+        b->pinned++;
         wake_all(&list, 0);
+        b->pinned--;
     }
 }
 
@@ -479,16 +483,21 @@ int st_content_get(st_content *c, uint64_t off, st_wait *w, st_block **out)
             return OA_EOVERFLOW;
         }
     }
-    readahead(c, index);
+    /* Read-ahead makes room in the cache: the block asked for is pinned
+     * (when verified) or has a waiter (when not) so that it stays. */
     if (b->data == NULL) {
         w->block = b;
         w->next = b->waiters;
         b->waiters = w;
         move_playhead(c, index * c->block_size);
         update_waiting(c);
+        readahead(c, index);
         return OA_EAGAIN;
     }
     b->used_ms = c->p->api->now_ms(c->p->self);
+    b->pinned++;
+    readahead(c, index);
+    b->pinned--;
     *out = b;
     return 0;
 }

@@ -136,6 +136,10 @@ static int try_answer(st_hls *h, oa_http_req *req, int playlist, uint64_t n, con
                        "newer one");
             return 1;
         }
+        st_session *s = st_session_find(plug(h), sid);
+        if (s != NULL) {
+            s->hls_bytes += g->len;
+        }
         plug(h)->api->http_reply(req, 200, "video/mp2t", g->data, g->len);
         return 1;
     }

@@ -315,6 +315,10 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
     }
     ch = chunk_at(l, seq);
     if (ch != NULL) {
+        st_session *s = st_session_find(plug(l), sid);
+        if (s != NULL) {
+            s->hls_bytes += ch->len;
+        }
         plug(l)->api->http_reply(req, 200, "video/mp2t", ch->data, ch->len);
         return 1;
     }

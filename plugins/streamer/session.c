@@ -118,6 +118,23 @@ void st_session_touch(st_session *s)
     }
 }
 
+void st_session_hls_seen(st_session *s, oa_http_req *req)
+{
+    st_plugin *p = s->p;
+    const char *client;
+    char json[256];
+    st_session_touch(s);
+    if (s->hls_clients) {
+        return;
+    }
+    client = p->api->http_client(req);
+    snprintf(s->hls_client, sizeof(s->hls_client), "%s", client != NULL ? client : "?");
+    s->hls_clients = 1;
+    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"hls\"}",
+             s->id, s->hls_client);
+    p->api->publish(p->self, "streamer.client.joined", json);
+}
+
 static st_session *session_new(st_plugin *p, st_content *c, const char *pid)
 {
     st_session *s;
@@ -197,6 +214,13 @@ void st_session_end(st_session *s, const char *reason)
     if (!p->stopping) {
         st_vod_close_all(s);
         st_live_close_session(s);
+    }
+    if (s->hls_clients) {
+        char left[256];
+        snprintf(left, sizeof(left),
+                 "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"hls\",\"bytes\":%llu}",
+                 s->id, s->hls_client, (unsigned long long)s->hls_bytes);
+        p->api->publish(p->self, "streamer.client.left", left);
     }
     snprintf(json, sizeof(json), "{\"session\":\"%s\",\"reason\":\"%s\"}", s->id, reason);
     p->api->publish(p->self, "streamer.session.stopped", json);
@@ -347,6 +371,9 @@ static void on_start_ready(st_wait *w, int status)
         reply_text(p, req, status == OA_ENOENT ? 404 : 502,
                    s->c->error[0] != '\0' ? s->c->error : oa_strerror(status));
         return;
+    }
+    if (hls) {
+        st_session_hls_seen(s, req);
     }
     if (s->c->is_live) {
         rc = hls ? st_live_playlist(s, req) : st_live_start_reader(s, req);
@@ -670,7 +697,7 @@ static int h_c(void *arg, oa_http_req *req)
         reply_text(p, req, 404, "unknown playback session");
         return 0;
     }
-    st_session_touch(s);
+    st_session_hls_seen(s, req);
     if (s->c->is_live) {
         return st_live_segment(s, req, n);
     }

@@ -123,7 +123,7 @@ struct st_block {
     oa_swarm_read *read;       /* pending swarm read */
     st_wait *waiters;
     uint64_t used_ms;
-    int failed;                /* status of a failed read (then evicted) */
+    int pinned;                /* in use on the stack: never evicted then */
 };
 
 struct st_content {
@@ -189,13 +189,18 @@ struct st_session {
     uint64_t created_ms;
     uint64_t bytes_out;        /* to every reader */
     uint64_t first_byte_ms;    /* 0 until the first byte went out */
-    int hls_clients;           /* HLS requests seen (counts as reading) */
+    int hls_clients;           /* 1 once an HLS player asked (joined event sent) */
+    char hls_client[64];       /* its address */
+    uint64_t hls_bytes;        /* segment bytes sent */
 };
 
 int st_session_routes(st_plugin *p);
 void st_session_end(st_session *s, const char *reason);
 st_session *st_session_find(st_plugin *p, const char *id);
 void st_session_touch(st_session *s);
+/* An HLS request of the session: the first one publishes
+ * streamer.client.joined (kind "hls"); the session's end publishes left. */
+void st_session_hls_seen(st_session *s, oa_http_req *req);
 void st_sessions_tick(st_plugin *p, uint64_t now);
 /* Ends every session and drops waiting requests unanswered (the plugin
  * stops: the host answers kept requests and ends streams itself). */

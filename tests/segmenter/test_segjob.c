@@ -32,9 +32,12 @@ static int g_ts_frames; /* video frames in g_ts */
 
 static int run_ffmpeg(const char *args, const char *out)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'", args,
-             out);
+    char cmd[2200];
+    int n = snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'",
+                     args, out);
+    if (n < 0 || (size_t)n >= sizeof(cmd)) {
+        return -1;
+    }
     return system(cmd);
 }
 
