@@ -693,6 +693,11 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
     tor_add_candidate_list(t, e->cfg.bootstrap_peers);
     tor_magnet_candidates(t, mag);
     oa_magnet_free(mag);
+    /* Known peers are dialled now, not at the next 1 s tick: a player
+     * waiting for its first bytes should not wait for the timer. */
+    if (!t->closing && t->state != OA_SWARM_ERROR) {
+        tor_connect_candidates(t, oa_engine_now(e));
+    }
     *out = t;
     return 0;
 
