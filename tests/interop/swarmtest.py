@@ -90,15 +90,16 @@ class _KeptDirs(list):
         return iter(())
 
 
-def main(cases, doc, tmp_prefix="oa-interop-"):
+def main(cases, doc, tmp_prefix="oa-interop-", need=()):
     """oatest.main, requiring the swarm and transport-tcp plugins of the
-    build. With OA_INTEROP_KEEP=1 the temporary folders (engine logs,
-    downloads) are kept for a look."""
+    build and each further build output in need (paths relative to the
+    build directory, e.g. "plugins/streamer.so"). With OA_INTEROP_KEEP=1
+    the temporary folders (engine logs, downloads) are kept for a look."""
     need_libtorrent()
     if os.environ.get("OA_INTEROP_KEEP") == "1":
         oatest.temp_dirs = _KeptDirs()
     return oatest.main(cases, doc, tmp_prefix=tmp_prefix,
-                       need=("plugins/swarm.so", "plugins/transport-tcp.so"))
+                       need=("plugins/swarm.so", "plugins/transport-tcp.so") + tuple(need))
 
 
 def log(msg):
@@ -325,31 +326,57 @@ def close_lt_peers():
 
 # ---- OpenAce engines ------------------------------------------------------------
 
-def plugin_dir():
-    """A folder holding only transport-tcp.so and swarm.so of the build, so
-    that other plugins of the build change nothing here."""
+BASE_PLUGINS = ("transport-tcp", "swarm")
+
+
+# Build folders (relative to the build directory) searched in order for a
+# plugin's .so; a test appends e.g. "tests/live-plugins" for test plugins.
+PLUGIN_DIRS = ["plugins"]
+
+
+def plugin_dir(plugins=BASE_PLUGINS):
+    """A folder holding only the named plugins of the build (by default
+    transport-tcp.so and swarm.so; each taken from the first folder of
+    PLUGIN_DIRS that has it), so that other plugins of the build change
+    nothing here."""
     d = mkdtemp("oa-interop-plugins-")
-    for f in ("transport-tcp.so", "swarm.so"):
-        shutil.copy2(os.path.join(build.dir, "plugins", f), d)
+    for name in plugins:
+        found = [os.path.join(build.dir, sub, name + ".so") for sub in PLUGIN_DIRS]
+        found = [f for f in found if os.path.exists(f)] or found[:1]
+        shutil.copy2(found[0], d)
     return d
 
 
-class Oa:
-    """An OpenAce engine with transport-tcp and swarm, set up offline
-    (plugins enabled, settings, an admin token) and then started."""
+def _cfg_text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
-    def __init__(self, name, settings=None, log_level="debug"):
+
+class Oa:
+    """An OpenAce engine with transport-tcp and swarm (and any further
+    plugins of the build named in plugins, enabled in that order), set up
+    offline (plugins enabled, settings, an admin token) and then started.
+    settings are the swarm's; config maps another plugin's name to its
+    settings ({"streamer": {"idle_timeout": 2}})."""
+
+    def __init__(self, name, settings=None, log_level="debug", plugins=BASE_PLUGINS,
+                 config=None):
         self.name = name
-        self.env = oatest.Env(name, plugins=plugin_dir())
+        self.plugins = tuple(dict.fromkeys(tuple(BASE_PLUGINS) + tuple(plugins)))
+        self.env = oatest.Env(name, plugins=plugin_dir(self.plugins))
         self.downloads = os.path.join(self.env.root, "downloads")
         os.makedirs(self.downloads)
         self.setup = []
-        self._off("plugins", "enable", "transport-tcp")
-        self._off("plugins", "enable", "swarm")
+        for p in self.plugins:
+            self._off("plugins", "enable", p)
         self._off("config", "set", "transport-tcp", "listen", f"127.0.0.1:{self.env.p2p_port}")
         self._off("config", "set", "swarm", "download_dir", self.downloads)
         for k, v in (settings or {}).items():
-            self._off("config", "set", "swarm", k, str(v))
+            self._off("config", "set", "swarm", k, _cfg_text(v))
+        for plug, kv in (config or {}).items():
+            for k, v in kv.items():
+                self._off("config", "set", plug, k, _cfg_text(v))
         self._off("passwd", "admin", stdin_text=PASSWORD + "\n")
         r = self._off("token", "create", "admin", "interop")
         lines = [x.strip() for x in r.out.splitlines() if x.strip()]
@@ -362,9 +389,8 @@ class Oa:
         plugs = self.client.get("/api/plugins")
         states = {p.get("name"): (p.get("state"), p.get("reason"))
                   for p in (plugs.json or {}).get("plugins", [])}
-        require(states.get("swarm", ("",))[0] == "running" and
-                states.get("transport-tcp", ("",))[0] == "running",
-                f"{name}: swarm and transport-tcp are running", f"{states}\n{self.tail()}")
+        require(all(states.get(p, ("",))[0] == "running" for p in self.plugins),
+                f"{name}: {', '.join(self.plugins)} are running", f"{states}\n{self.tail()}")
 
     @property
     def port(self):
@@ -379,9 +405,10 @@ class Oa:
         require(r.rc == 0, f"{self.name}: `openace {' '.join(args)}` exits 0", r.describe())
         return r
 
-    def call(self, command, body=None):
-        """The result of a swarm command, or None (the reply is in .last)."""
-        r = self.client.post(f"/api/plugins/swarm/commands/{command}", body or {})
+    def call(self, command, body=None, plugin="swarm"):
+        """The result of a command of plugin (the swarm by default), or
+        None (the reply is in .last)."""
+        r = self.client.post(f"/api/plugins/{plugin}/commands/{command}", body or {})
         self.last = r
         if r.status == 200 and isinstance(r.json, dict) and "result" in r.json:
             return r.json["result"]
@@ -436,11 +463,12 @@ class Oa:
                 + self.tail())
 
     def tail(self, n=40):
-        """The engine's exit status and its last swarm/transport log lines
-        and every warning and error."""
+        """The engine's exit status and its last log lines of its plugins
+        (swarm, transport, ...) and every warning and error."""
         lines = self.eng.lines()
+        tags = getattr(self, "plugins", BASE_PLUGINS)
         keep = [l for l in lines if l.get("level") in ("warn", "error", "fatal") or
-                l.get("tag") in ("swarm", "transport-tcp")]
+                l.get("tag") in tags]
         out = []
         for l in keep[-n:]:
             out.append(f"{l.get('level', '?'):5} {l.get('tag', '?')}: {l.get('msg', '')}")
