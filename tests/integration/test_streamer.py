@@ -868,6 +868,50 @@ def case_events():
               "at shutdown: streamer.session.stopped reason shutdown (or idle before)", f"{d}")
 
 
+def case_stall():
+    """The seeder all but stops while a player waits: stat says wait (stalled)
+    and streamer.stall is published; once the seeder goes on, the player
+    gets every byte."""
+    fx = Fixture("stall", streamer={"stall_seconds": 2, "readahead_mb": 1, "cache_mb": 4},
+                 swarm={"download_rate_kib": 256})
+    ev = fx.oa.events("streamer.*")
+    resp = fx.session(f"infohash={fx.ih}&pid=stall", "format=json -> a response")
+    sid = resp["playback_session_id"]
+    got = {"size": 0}
+    result = {}
+
+    def reader():
+        result.update(stream(fx.port, fx.path_of(resp["playback_url"]),
+                             on_chunk=lambda n: got.__setitem__("size", n), chunk=16 * 1024))
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    while got["size"] < 64 * 1024 and time.monotonic() < deadline and t.is_alive():
+        time.sleep(0.05)
+    require(got["size"] >= 64 * 1024, "the player gets its first bytes",
+            f"got {got['size']}\n" + fx.oa.tail())
+    fx.seeder.h.set_upload_limit(1024)  # about nothing: the player soon waits
+    e = ev.wait_for(lambda e: e[0] == "streamer.stall" and
+                    (oatest.sse_json(e) or {}).get("session") == sid, timeout=60)
+    d = oatest.sse_json(e) if e else None
+    check(d is not None and d.get("infohash") == fx.ih and isinstance(d.get("seconds"), int)
+          and d["seconds"] >= 2,
+          "streamer.stall {session, infohash, seconds >= stall_seconds} while the source "
+          "stalls", f"{d}\nseen: {ev.events[-10:]}\nplayer at {got['size']}")
+    r, j = fx.stat(resp)
+    st_ = (j or {}).get("response") or {}
+    check(st_.get("status") == "wait" and st_.get("stalled") is True,
+          "stat during the stall: status wait, stalled true", r.describe())
+    fx.seeder.h.set_upload_limit(0)  # unlimited again
+    t.join(READ_TIMEOUT)
+    check_whole(fx, result, "the stalled player, once the seeder goes on")
+    r, j = fx.stat(resp)
+    st_ = (j or {}).get("response") or {}
+    check(st_.get("stalled") is False and st_.get("status") in ("dl", "prebuf"),
+          "stat after the stall: not stalled", r.describe())
+
+
 CASES = [
     ("a direct playback of a seeded TS", case_direct),
     ("b Ace Stream client: version, json, stat, stop, pid", case_client),
@@ -877,6 +921,7 @@ CASES = [
     ("f content IDs: url=, content_id=, get_content_id", case_content_id),
     ("g 50 readers, a slow one, bounded memory", case_readers),
     ("h events and idle_timeout", case_events),
+    ("i a stalled source: stat wait and streamer.stall", case_stall),
 ]
 
 
