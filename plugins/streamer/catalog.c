@@ -90,7 +90,7 @@ struct st_fetch {
     uint8_t *data;
     size_t len;
     int status;
-    char why[256];
+    char why[512];
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)

@@ -24,9 +24,37 @@
 
 typedef struct live_reader live_reader;
 
+/* A chunk's bytes, shared by the ring and the readers sending it: a reader
+ * in the middle of a chunk keeps it until it has sent all of it, even when
+ * the ring has moved on, so that players only ever get whole chunks. */
+typedef struct live_buf {
+    int refs;
+    size_t len;
+    uint8_t data[];
+} live_buf;
+
+static live_buf *buf_new(const uint8_t *data, size_t len)
+{
+    live_buf *b = malloc(sizeof(*b) + (len > 0 ? len : 1));
+    if (b == NULL) {
+        return NULL;
+    }
+    b->refs = 1;
+    b->len = len;
+    memcpy(b->data, data, len);
+    return b;
+}
+
+static void buf_put(live_buf *b)
+{
+    if (b != NULL && --b->refs == 0) {
+        free(b);
+    }
+}
+
 typedef struct live_chunk {
     uint64_t seq;
-    uint8_t *data;
+    live_buf *buf;
     size_t len;
     int64_t duration_us;
     int64_t wallclock_ms;
@@ -40,7 +68,9 @@ struct live_reader {
     st_session *s;          /* NULL once detached */
     oa_http_stream *stream;
     uint64_t seq;           /* chunk being sent */
+    live_buf *cur;          /* its bytes while some are sent (a reference) */
     size_t off;             /* bytes of it already queued */
+    size_t slice;           /* most bytes per write: fits the queue */
     uint64_t bytes;
     uint64_t skipped;       /* chunks skipped (drop / fell out of the ring) */
     char client[64];
@@ -129,6 +159,7 @@ void st_live_free_orphans(st_plugin *p)
     while (p->live_orphans != NULL) {
         live_reader *r = p->live_orphans;
         p->live_orphans = r->next;
+        buf_put(r->cur);
         free(r);
     }
 }
@@ -142,28 +173,35 @@ static void pump(live_reader *r)
     }
     r->pumping = 1;
     for (;;) {
-        live_chunk *ch;
         size_t n;
         int rc;
-        if (r->seq < l->first) {
-            /* Its chunk left the ring while it waited: on from the oldest. */
-            r->skipped += l->first - r->seq;
-            r->seq = l->first;
+        if (r->cur == NULL) {
+            live_chunk *ch;
+            if (r->seq < l->first) {
+                /* Its next chunk left the ring while it waited: on from
+                 * the oldest one held. */
+                r->skipped += l->first - r->seq;
+                r->seq = l->first;
+            }
+            ch = chunk_at(l, r->seq);
+            if (ch == NULL) {
+                break; /* at the edge: the next chunk wakes it */
+            }
+            r->cur = ch->buf;
+            r->cur->refs++;
             r->off = 0;
         }
-        ch = chunk_at(l, r->seq);
-        if (ch == NULL) {
-            break; /* at the edge: the next chunk wakes it */
+        n = r->cur->len - r->off;
+        if (n > r->slice) {
+            n = r->slice;
         }
-        n = ch->len - r->off;
-        if (n > 256 * 1024) {
-            n = 256 * 1024;
-        }
-        rc = p->api->http_stream_write(r->stream, ch->data + r->off, n);
+        rc = p->api->http_stream_write(r->stream, r->cur->data + r->off, n);
         if (rc == OA_EOVERFLOW) {
             if (p->cfg.slow_client_drop && r->off == 0 && l->next - r->seq > 1) {
                 /* Behind and blocked at a chunk boundary: skip to the
                  * newest chunk; it goes out once the queue drains. */
+                buf_put(r->cur);
+                r->cur = NULL;
                 r->skipped += l->next - 1 - r->seq;
                 r->seq = l->next - 1;
             }
@@ -179,7 +217,9 @@ static void pump(live_reader *r)
         r->off += n;
         r->bytes += n;
         r->s->bytes_out += n;
-        if (r->off == ch->len) {
+        if (r->off == r->cur->len) {
+            buf_put(r->cur);
+            r->cur = NULL;
             r->seq++;
             r->off = 0;
         }
@@ -203,6 +243,7 @@ static void on_stream(void *arg, oa_http_stream *stream, int event)
                 break;
             }
         }
+        buf_put(r->cur);
         free(r);
     }
 }
@@ -221,6 +262,10 @@ int st_live_start_reader(st_session *s, oa_http_req *req)
     r->p = p;
     r->l = l;
     r->s = s;
+    r->slice = (size_t)p->cfg.client_queue_kb * 1024 / 4;
+    if (r->slice > 256 * 1024) {
+        r->slice = 256 * 1024;
+    }
     r->seq = l->next > l->first + START_BEHIND ? l->next - START_BEHIND : l->first;
     snprintf(r->client, sizeof(r->client), "%s", client != NULL ? client : "?");
     p->api->http_set_header(req, "Cache-Control", "no-cache");
@@ -319,7 +364,7 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
         if (s != NULL) {
             s->hls_bytes += ch->len;
         }
-        plug(l)->api->http_reply(req, 200, "video/mp2t", ch->data, ch->len);
+        plug(l)->api->http_reply(req, 200, "video/mp2t", ch->buf->data, ch->len);
         return 1;
     }
     if (seq < l->first || seq > l->next + 2) {
@@ -429,28 +474,27 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     st_live *l = arg;
     st_plugin *p = plug(l);
     live_chunk *slot;
-    uint8_t *copy;
+    live_buf *copy;
     if (l->next != l->first && chunk->seq != l->next) {
         /* A gap or a restart of the numbering: start the ring again. */
         for (uint64_t q = l->first; q < l->next; q++) {
-            free(l->ring[q % l->cap].data);
+            buf_put(l->ring[q % l->cap].buf);
         }
         l->first = l->next = chunk->seq;
     } else if (l->next == l->first) {
         l->first = l->next = chunk->seq;
     }
-    copy = malloc(chunk->len > 0 ? chunk->len : 1);
+    copy = buf_new(chunk->data, chunk->len);
     if (copy == NULL) {
         return;
     }
-    memcpy(copy, chunk->data, chunk->len);
     if (l->next - l->first == l->cap) {
-        free(l->ring[l->first % l->cap].data);
+        buf_put(l->ring[l->first % l->cap].buf);
         l->first++;
     }
     slot = &l->ring[l->next % l->cap];
     slot->seq = chunk->seq;
-    slot->data = copy;
+    slot->buf = copy;
     slot->len = chunk->len;
     slot->duration_us = chunk->duration_us;
     slot->wallclock_ms = chunk->wallclock_ms;
@@ -608,7 +652,7 @@ void st_live_free(st_content *c)
         reader_detach(r);
     }
     for (uint64_t q = l->first; q < l->next; q++) {
-        free(l->ring[q % l->cap].data);
+        buf_put(l->ring[q % l->cap].buf);
     }
     free(l->ring);
     free(l);

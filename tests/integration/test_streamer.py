@@ -899,8 +899,15 @@ def case_stall():
           and d["seconds"] >= 2,
           "streamer.stall {session, infohash, seconds >= stall_seconds} while the source "
           "stalls", f"{d}\nseen: {ev.events[-10:]}\nplayer at {got['size']}")
-    r, j = fx.stat(resp)
-    st_ = (j or {}).get("response") or {}
+    # Bytes already in flight may still end a stall for a moment: poll.
+    deadline = time.monotonic() + 30
+    while True:
+        r, j = fx.stat(resp)
+        st_ = (j or {}).get("response") or {}
+        if (st_.get("status") == "wait" and st_.get("stalled") is True) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
     check(st_.get("status") == "wait" and st_.get("stalled") is True,
           "stat during the stall: status wait, stalled true", r.describe())
     fx.seeder.h.set_upload_limit(0)  # unlimited again
