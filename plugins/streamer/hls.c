@@ -106,20 +106,12 @@ static void reply_playlist(st_hls *h, oa_http_req *req, const char *sid)
     free(text);
 }
 
-static void reply_text(st_hls *h, oa_http_req *req, int status, const char *msg)
-{
-    char buf[400];
-    int n = snprintf(buf, sizeof(buf), "%s\n", msg);
-    plug(h)->api->http_reply(req, status, "text/plain; charset=utf-8", buf,
-                             n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : strlen(buf));
-}
-
 /* Answers what can be answered now. Returns 1 when req was answered. */
 static int try_answer(st_hls *h, oa_http_req *req, int playlist, uint64_t n, const char *sid)
 {
     if (playlist) {
         if (h->nsegs == 0 && h->state < 0) {
-            reply_text(h, req, 502, h->error);
+            st_reply_text(plug(h), req, 502, h->error);
             return 1;
         }
         if (h->nsegs == 0 && h->state != HLS_ENDED) {
@@ -131,7 +123,7 @@ static int try_answer(st_hls *h, oa_http_req *req, int playlist, uint64_t n, con
     if (n < h->nsegs) {
         hls_seg *g = &h->segs[n];
         if (g->data == NULL) {
-            reply_text(h, req, 410,
+            st_reply_text(plug(h), req, 410,
                        "this segment was dropped from memory (hls_memory_mb); play on from a "
                        "newer one");
             return 1;
@@ -144,11 +136,11 @@ static int try_answer(st_hls *h, oa_http_req *req, int playlist, uint64_t n, con
         return 1;
     }
     if (h->state == HLS_ENDED) {
-        reply_text(h, req, 404, "no such segment: the media ends before it");
+        st_reply_text(plug(h), req, 404, "no such segment: the media ends before it");
         return 1;
     }
     if (h->state < 0) {
-        reply_text(h, req, 502, h->error);
+        st_reply_text(plug(h), req, 502, h->error);
         return 1;
     }
     return 0;
@@ -401,7 +393,7 @@ void st_hls_tick(st_content *c, uint64_t now)
     for (hls_kept **pp = &h->kept; *pp != NULL;) {
         hls_kept *k = *pp;
         if (now >= k->deadline_ms) {
-            reply_text(h, k->req, 504,
+            st_reply_text(plug(h), k->req, 504,
                        k->playlist ? "no HLS segment was ready within start_timeout"
                                    : "this segment was not ready within start_timeout");
             *pp = k->next;
@@ -429,7 +421,7 @@ void st_hls_free(st_content *c)
         hls_kept *k = h->kept;
         h->kept = k->next;
         if (!p->stopping) {
-            reply_text(h, k->req, 410, "the playback session was stopped");
+            st_reply_text(plug(h), k->req, 410, "the playback session was stopped");
         }
         free(k);
     }

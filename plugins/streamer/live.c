@@ -123,7 +123,6 @@ static void reader_detach(live_reader *r)
 {
     st_session *s = r->s;
     st_plugin *p = r->p;
-    char json[256];
     if (r->l == NULL) {
         return;
     }
@@ -133,13 +132,7 @@ static void reader_detach(live_reader *r)
             break;
         }
     }
-    s->nreaders--;
-    if (s->nreaders == 0) {
-        s->idle_since_ms = p->api->now_ms(p->self);
-    }
-    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"bytes\":%llu}",
-             s->id, r->client, (unsigned long long)r->bytes);
-    p->api->publish(p->self, "streamer.client.left", json);
+    st_session_reader_left(s, r->client, r->bytes);
     r->s = NULL;
     r->l = NULL;
     r->next = p->live_orphans;
@@ -254,7 +247,6 @@ int st_live_start_reader(st_session *s, oa_http_req *req)
     st_plugin *p = s->p;
     live_reader *r = calloc(1, sizeof(*r));
     const char *client = p->api->http_client(req);
-    char json[256];
     int rc;
     if (r == NULL) {
         return OA_ENOMEM;
@@ -278,12 +270,7 @@ int st_live_start_reader(st_session *s, oa_http_req *req)
     }
     r->next = l->readers;
     l->readers = r;
-    s->nreaders++;
-    s->idle_since_ms = 0;
-    snprintf(json, sizeof(json),
-             "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"ts\",\"live\":true}", s->id,
-             r->client);
-    p->api->publish(p->self, "streamer.client.joined", json);
+    st_session_reader_joined(s, r->client, "\"kind\":\"ts\",\"live\":true");
     pump(r);
     return 0;
 }
@@ -306,14 +293,6 @@ void st_live_close_session(st_session *s)
 
 /* ---- HLS ----------------------------------------------------------------- */
 
-static void reply_text(st_live *l, oa_http_req *req, int status, const char *msg)
-{
-    char buf[400];
-    int n = snprintf(buf, sizeof(buf), "%s\n", msg);
-    plug(l)->api->http_reply(req, status, "text/plain; charset=utf-8", buf,
-                             n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : strlen(buf));
-}
-
 static void reply_playlist(st_live *l, oa_http_req *req, const char *sid)
 {
     st_plugin *p = plug(l);
@@ -323,7 +302,7 @@ static void reply_playlist(st_live *l, oa_http_req *req, const char *sid)
     char *text;
     size_t len = 0;
     if (segs == NULL) {
-        reply_text(l, req, 500, "out of memory");
+        st_reply_text(plug(l), req, 500, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -336,7 +315,7 @@ static void reply_playlist(st_live *l, oa_http_req *req, const char *sid)
     text = st_playlist_build(segs, n, ST_PLAYLIST_LIVE, 0, prefix, &len);
     free(segs);
     if (text == NULL) {
-        reply_text(l, req, 500, "out of memory");
+        st_reply_text(plug(l), req, 500, "out of memory");
         return;
     }
     p->api->http_set_header(req, "Cache-Control", "no-cache");
@@ -348,7 +327,7 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
 {
     live_chunk *ch;
     if (l->c->ready < 0) {
-        reply_text(l, req, 502, l->c->error);
+        st_reply_text(plug(l), req, 502, l->c->error);
         return 1;
     }
     if (playlist) {
@@ -368,7 +347,7 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
         return 1;
     }
     if (seq < l->first || seq > l->next + 2) {
-        reply_text(l, req, 404, "this segment is not in the live window");
+        st_reply_text(plug(l), req, 404, "this segment is not in the live window");
         return 1;
     }
     return 0;
@@ -397,7 +376,7 @@ static void answer_kept(st_live *l, uint64_t now, int timeouts)
         live_kept *k = *pp;
         int done = try_answer(l, k->req, k->playlist, k->seq, k->sid);
         if (!done && timeouts && now >= k->deadline_ms) {
-            reply_text(l, k->req, 504, "the live stream sent nothing within start_timeout");
+            st_reply_text(plug(l), k->req, 504, "the live stream sent nothing within start_timeout");
             done = 1;
         }
         if (done) {
@@ -641,7 +620,7 @@ void st_live_free(st_content *c)
         live_kept *k = l->kept;
         l->kept = k->next;
         if (!p->stopping) {
-            reply_text(l, k->req, 410, "the playback session was stopped");
+            st_reply_text(plug(l), k->req, 410, "the playback session was stopped");
         }
         free(k);
     }

@@ -210,7 +210,11 @@ static int streamer_command(void *state, const char *name, const char *json_args
             json_array_append_new(list, o);
         }
     }
-    text = json_dumps(json_pack("{s:o}", "sessions", list), JSON_COMPACT);
+    {
+        json_t *o = json_pack("{s:o}", "sessions", list);
+        text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+    }
     if (text == NULL) {
         return OA_ENOMEM;
     }

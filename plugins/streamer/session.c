@@ -37,7 +37,7 @@ struct st_start {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void reply_text(st_plugin *p, oa_http_req *req, int status, const char *msg)
+void st_reply_text(st_plugin *p, oa_http_req *req, int status, const char *msg)
 {
     char buf[600];
     int n = snprintf(buf, sizeof(buf), "%s\n", msg);
@@ -48,7 +48,7 @@ static void reply_text(st_plugin *p, oa_http_req *req, int status, const char *m
 static void reply_json_text(st_plugin *p, oa_http_req *req, char *text)
 {
     if (text == NULL) {
-        reply_text(p, req, 500, "out of memory");
+        st_reply_text(p, req, 500, "out of memory");
         return;
     }
     p->api->http_reply(req, 200, "application/json", text, strlen(text));
@@ -62,7 +62,7 @@ static void reply_error(st_plugin *p, oa_http_req *req, int json, int status, co
     if (json) {
         reply_json_text(p, req, st_json_error(msg));
     } else {
-        reply_text(p, req, status, msg);
+        st_reply_text(p, req, status, msg);
     }
 }
 
@@ -133,6 +133,30 @@ void st_session_hls_seen(st_session *s, oa_http_req *req)
     snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"hls\"}",
              s->id, s->hls_client);
     p->api->publish(p->self, "streamer.client.joined", json);
+}
+
+void st_session_reader_joined(st_session *s, const char *client, const char *fields)
+{
+    st_plugin *p = s->p;
+    char json[320];
+    s->nreaders++;
+    s->idle_since_ms = 0;
+    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",%s}", s->id,
+             client, fields);
+    p->api->publish(p->self, "streamer.client.joined", json);
+}
+
+void st_session_reader_left(st_session *s, const char *client, uint64_t bytes)
+{
+    st_plugin *p = s->p;
+    char json[256];
+    s->nreaders--;
+    if (s->nreaders == 0) {
+        s->idle_since_ms = p->api->now_ms(p->self);
+    }
+    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"bytes\":%llu}",
+             s->id, client, (unsigned long long)bytes);
+    p->api->publish(p->self, "streamer.client.left", json);
 }
 
 static st_session *session_new(st_plugin *p, st_content *c, const char *pid)
@@ -368,7 +392,7 @@ static void on_start_ready(st_wait *w, int status)
     st->s = NULL; /* not parked any more */
     free(st);
     if (status != 0) {
-        reply_text(p, req, status == OA_ENOENT ? 404 : 502,
+        st_reply_text(p, req, status == OA_ENOENT ? 404 : 502,
                    s->c->error[0] != '\0' ? s->c->error : oa_strerror(status));
         return;
     }
@@ -381,7 +405,7 @@ static void on_start_ready(st_wait *w, int status)
         rc = hls ? st_hls_playlist(s, req) : st_vod_start(s, req);
     }
     if (rc != 0) {
-        reply_text(p, req, 500, oa_strerror(rc));
+        st_reply_text(p, req, 500, oa_strerror(rc));
     }
 }
 
@@ -392,7 +416,7 @@ static void serve_when_ready(st_plugin *p, st_session *s, oa_http_req *req, int 
     if (st == NULL) {
         st = calloc(1, sizeof(*st));
         if (st == NULL) {
-            reply_text(p, req, 500, "out of memory");
+            st_reply_text(p, req, 500, "out of memory");
             return;
         }
         st->p = p;
@@ -633,12 +657,12 @@ static int h_r(void *arg, oa_http_req *req)
     char id[48];
     st_session *s;
     if (split2(p->api->http_path(req), "/ace/r/", ih, sizeof(ih), id, sizeof(id)) != 0) {
-        reply_text(p, req, 404, "expected /ace/r/<infohash>/<session>");
+        st_reply_text(p, req, 404, "expected /ace/r/<infohash>/<session>");
         return 0;
     }
     s = session_of(p, ih, id);
     if (s == NULL) {
-        reply_text(p, req, 404, "unknown playback session");
+        st_reply_text(p, req, 404, "unknown playback session");
         return 0;
     }
     serve_when_ready(p, s, req, 0, NULL);
@@ -654,17 +678,17 @@ static int h_m(void *arg, oa_http_req *req)
     st_session *s;
     if (split2(p->api->http_path(req), "/ace/m/", ih, sizeof(ih), id, sizeof(id)) != 0 ||
         (n = strlen(id)) < 6 || strcmp(id + n - 5, ".m3u8") != 0) {
-        reply_text(p, req, 404, "expected /ace/m/<infohash>/<session>.m3u8");
+        st_reply_text(p, req, 404, "expected /ace/m/<infohash>/<session>.m3u8");
         return 0;
     }
     id[n - 5] = '\0';
     s = session_of(p, ih, id);
     if (s == NULL) {
-        reply_text(p, req, 404, "unknown playback session");
+        st_reply_text(p, req, 404, "unknown playback session");
         return 0;
     }
     if (p->seg == NULL) {
-        reply_text(p, req, 503, "HLS needs the segmenter plugin, which is not running");
+        st_reply_text(p, req, 503, "HLS needs the segmenter plugin, which is not running");
         return 0;
     }
     st_session_touch(s);
@@ -684,17 +708,17 @@ static int h_c(void *arg, oa_http_req *req)
     if (split2(p->api->http_path(req), "/ace/c/", id, sizeof(id), seg, sizeof(seg)) != 0 ||
         (len = strlen(seg)) < 4 || strcmp(seg + len - 3, ".ts") != 0 || seg[0] < '0' ||
         seg[0] > '9') {
-        reply_text(p, req, 404, "expected /ace/c/<session>/<n>.ts");
+        st_reply_text(p, req, 404, "expected /ace/c/<session>/<n>.ts");
         return 0;
     }
     n = strtoull(seg, &end, 10);
     if (end != seg + len - 3) {
-        reply_text(p, req, 404, "expected /ace/c/<session>/<n>.ts");
+        st_reply_text(p, req, 404, "expected /ace/c/<session>/<n>.ts");
         return 0;
     }
     s = session_of(p, NULL, id);
     if (s == NULL || s->c->ready <= 0) {
-        reply_text(p, req, 404, "unknown playback session");
+        st_reply_text(p, req, 404, "unknown playback session");
         return 0;
     }
     st_session_hls_seen(s, req);

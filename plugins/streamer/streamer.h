@@ -198,6 +198,13 @@ int st_session_routes(st_plugin *p);
 void st_session_end(st_session *s, const char *reason);
 st_session *st_session_find(st_plugin *p, const char *id);
 void st_session_touch(st_session *s);
+/* Answers req with status and a one-line text/plain sentence. */
+void st_reply_text(st_plugin *p, oa_http_req *req, int status, const char *msg);
+/* A progressive reader joined (fields: more JSON members, e.g.
+ * "\"kind\":\"ts\"") or left the session: counts it, publishes
+ * streamer.client.joined / .left, starts the idle clock at the last. */
+void st_session_reader_joined(st_session *s, const char *client, const char *fields);
+void st_session_reader_left(st_session *s, const char *client, uint64_t bytes);
 /* An HLS request of the session: the first one publishes
  * streamer.client.joined (kind "hls"); the session's end publishes left. */
 void st_session_hls_seen(st_session *s, oa_http_req *req);

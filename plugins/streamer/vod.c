@@ -57,7 +57,6 @@ static void reader_detach(st_reader *r)
 {
     st_session *s = r->s;
     st_plugin *p;
-    char json[256];
     if (s == NULL) {
         return;
     }
@@ -69,13 +68,7 @@ static void reader_detach(st_reader *r)
             break;
         }
     }
-    s->nreaders--;
-    if (s->nreaders == 0) {
-        s->idle_since_ms = p->api->now_ms(p->self);
-    }
-    snprintf(json, sizeof(json), "{\"session\":\"%s\",\"client\":\"%s\",\"bytes\":%llu}",
-             s->id, r->client, (unsigned long long)r->bytes);
-    p->api->publish(p->self, "streamer.client.left", json);
+    st_session_reader_left(s, r->client, r->bytes);
     r->s = NULL;
     r->p = p;
     r->next = p->orphans;
@@ -242,12 +235,8 @@ int st_vod_start(st_session *s, oa_http_req *req)
     }
     r->next = s->readers;
     s->readers = r;
-    s->nreaders++;
-    s->idle_since_ms = 0;
-    snprintf(json, sizeof(json),
-             "{\"session\":\"%s\",\"client\":\"%s\",\"kind\":\"ts\",\"offset\":%llu}", s->id,
-             r->client, (unsigned long long)first);
-    api->publish(p->self, "streamer.client.joined", json);
+    snprintf(json, sizeof(json), "\"kind\":\"ts\",\"offset\":%llu", (unsigned long long)first);
+    st_session_reader_joined(s, r->client, json);
     pump(r);
     return 0;
 }

@@ -531,19 +531,10 @@ MARGIN_MB = 10
 
 @case
 def case_slow_reader():
-    # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by
-    # default) that would count as growth: this engine runs without it.
-    old_asan = os.environ.get("ASAN_OPTIONS")
-    os.environ["ASAN_OPTIONS"] = ((old_asan + ":") if old_asan else "") + "quarantine_size_mb=0"
-    try:
+    with st.no_asan_quarantine():
         lv = Live("slow", params=FAT_CLIP, window=WINDOW,
                   streamer={"slow_client": "drop", "client_queue_kb": QUEUE_KB,
                             "live_buffer_chunks": WINDOW})
-    finally:
-        if old_asan is None:
-            del os.environ["ASAN_OPTIONS"]
-        else:
-            os.environ["ASAN_OPTIONS"] = old_asan
     pid = lv.oa.pid
     resp = lv.session(lv.q + "&pid=slow", "format=json -> a response")
     path = path_of(resp["playback_url"])
