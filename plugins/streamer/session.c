@@ -235,10 +235,10 @@ void st_session_end(st_session *s, const char *reason)
         }
         st = next;
     }
-    if (!p->stopping) {
-        st_vod_close_all(s);
-        st_live_close_session(s);
-    }
+    /* Readers go before the session they point to (at stop too: the host
+     * clears their stream callbacks afterwards, and the orphans are freed). */
+    st_vod_close_all(s);
+    st_live_close_session(s);
     if (s->hls_clients) {
         char left[256];
         snprintf(left, sizeof(left),
