@@ -35,14 +35,12 @@ int oa_loader_init(void)
     return 0;
 }
 
-/* Plugins stay mapped until the process ends: libltdl's lt_dlexit() would
- * unload them and the libraries they pulled in (FFmpeg's, for the
- * segmenter), turning those libraries' live allocations into leaks and
- * running their destructors in no defined order. The OS reclaims it all at
- * exit; libltdl's own records stay reachable from its globals. */
 void oa_loader_exit(void)
 {
-    loader_ready = 0;
+    if (loader_ready) {
+        lt_dlexit();
+        loader_ready = 0;
+    }
 }
 
 const char *oa_kind_name(oa_plugin_kind k)
