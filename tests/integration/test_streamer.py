@@ -654,6 +654,7 @@ def vm_kib(pid, field):
 READERS = 50
 CACHE_MB = 8
 QUEUE_KB = 256
+BLOCK_KIB = 256  # the streamer's block: one piece of the clip's torrent
 READAHEAD_MB = 4
 SWARM_CACHE_MB = 4
 STREAM_WINDOW_MB = 4
@@ -675,10 +676,15 @@ def case_readers():
     path = fx.path_of(resp["playback_url"])
     # The metadata is known and the session exists; nothing read yet.
     base_kib = max(vm_kib(pid, "VmRSS") or 0, vm_kib(pid, "VmHWM") or 0)
-    bound_mb = (base_kib / 1024 + CACHE_MB + (READERS + 1) * QUEUE_KB / 1024 + READAHEAD_MB +
-                SWARM_CACHE_MB + STREAM_WINDOW_MB + MARGIN_MB)
+    # Each reader costs its queue plus at most one block it waits for (a
+    # block a reader waits for is read even when the cache is full; a block
+    # is one 256 KiB piece here).
+    per_reader_kib = QUEUE_KB + BLOCK_KIB
+    bound_mb = (base_kib / 1024 + CACHE_MB + (READERS + 1) * per_reader_kib / 1024 +
+                READAHEAD_MB + SWARM_CACHE_MB + STREAM_WINDOW_MB + MARGIN_MB)
     st.log(f"baseline RSS {base_kib / 1024:.1f} MiB; bound {bound_mb:.1f} MiB = baseline + "
-           f"cache_mb {CACHE_MB} + {READERS + 1} readers x {QUEUE_KB} KiB + readahead "
+           f"cache_mb {CACHE_MB} + {READERS + 1} readers x ({QUEUE_KB} KiB queue + "
+           f"{BLOCK_KIB} KiB block) + readahead "
            f"{READAHEAD_MB} + swarm read cache {SWARM_CACHE_MB} + stream window "
            f"{STREAM_WINDOW_MB} + margin {MARGIN_MB}")
     require(fx.size > bound_mb * 1024 * 1024,
