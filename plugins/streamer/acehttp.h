@@ -54,6 +54,10 @@ typedef const char *(*st_query_fn)(void *ctx, const char *name);
  * bytes", "_idx must be a number from 0 to 65535"). */
 int st_request_parse(st_query_fn get, void *ctx, st_request *out, char *err, size_t errlen);
 
+/* Writes n bytes as 2n lower-case hex digits and a NUL into out (2n + 1
+ * bytes): info-hashes, content IDs, session IDs. */
+void st_hex(const uint8_t *in, size_t n, char *out);
+
 /* ---- range.c ------------------------------------------------------------ */
 
 #define ST_RANGE_NONE 0        /* no usable Range: answer 200 with the whole body */

@@ -29,9 +29,7 @@ void st_catalog_add(st_plugin *p, const void *file, size_t len, const char *info
     char key[64];
     int rc;
     SHA1(file, len, md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-        snprintf(id + 2 * i, 3, "%02x", md[i]);
-    }
+    st_hex(md, SHA_DIGEST_LENGTH, id);
     snprintf(key, sizeof(key), "cid/%s", id);
     rc = p->api->kv_set(p->self, key, file, len);
     if (rc == 0 && infohash_hex != NULL && infohash_hex[0] != '\0') {

@@ -214,9 +214,7 @@ int st_content_open(st_plugin *p, const char *uri, const void *torrent, size_t l
         return rc;
     }
     p->swarm->info_hash(c->h, ih);
-    for (int i = 0; i < 20; i++) {
-        snprintf(c->infohash + 2 * i, 3, "%02x", ih[i]);
-    }
+    st_hex(ih, sizeof(ih), c->infohash);
     /* The same file of the same content is shared. */
     for (st_content *o = p->contents; o != NULL; o = o->next) {
         if (strcmp(o->infohash, c->infohash) == 0 && o->want_index == want_index &&

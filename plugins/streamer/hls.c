@@ -28,16 +28,6 @@ typedef struct hls_seg {
     uint32_t flags;
 } hls_seg;
 
-/* A request waiting for the playlist's first segment or for segment n. */
-typedef struct hls_kept {
-    struct hls_kept *next;
-    oa_http_req *req;
-    int playlist;
-    uint64_t n;
-    char sid[33];
-    uint64_t deadline_ms;
-} hls_kept;
-
 #define HLS_OPENING 0
 #define HLS_RUNNING 1
 #define HLS_ENDED 2
@@ -57,7 +47,7 @@ struct st_hls {
     uint64_t src_off;
     size_t src_len;
     int src_pending;
-    hls_kept *kept;
+    st_kept *kept;
 };
 
 static st_plugin *plug(st_hls *h)
@@ -146,34 +136,15 @@ static int try_answer(st_hls *h, oa_http_req *req, int playlist, uint64_t n, con
     return 0;
 }
 
-static void answer_kept(st_hls *h)
+static int try_kept(void *arg, oa_http_req *req, int playlist, uint64_t n, const char *sid)
 {
-    for (hls_kept **pp = &h->kept; *pp != NULL;) {
-        hls_kept *k = *pp;
-        if (try_answer(h, k->req, k->playlist, k->n, k->sid)) {
-            *pp = k->next;
-            free(k);
-        } else {
-            pp = &k->next;
-        }
-    }
+    return try_answer(arg, req, playlist, n, sid);
 }
 
-static int keep(st_hls *h, oa_http_req *req, int playlist, uint64_t n, const char *sid)
+static void answer_kept(st_hls *h, uint64_t now)
 {
-    st_plugin *p = plug(h);
-    hls_kept *k = calloc(1, sizeof(*k));
-    if (k == NULL) {
-        return OA_ENOMEM;
-    }
-    k->req = req;
-    k->playlist = playlist;
-    k->n = n;
-    snprintf(k->sid, sizeof(k->sid), "%s", sid);
-    k->deadline_ms = p->api->now_ms(p->self) + (uint64_t)p->cfg.start_timeout_s * 1000;
-    k->next = h->kept;
-    h->kept = k;
-    return 0;
+    st_kept_answer(plug(h), &h->kept, try_kept, h, now,
+                   "no HLS segment was ready within start_timeout");
 }
 
 /* ---- flow control -------------------------------------------------------- */
@@ -267,7 +238,7 @@ static void on_open(void *arg, oa_media_job *job, int status, const char *reason
         snprintf(h->error, sizeof(h->error), "cannot cut %s into HLS segments: %s", h->c->name,
                  reason != NULL ? reason : oa_strerror(status));
         p->api->log(p->self, OA_LOG_WARN, "%s: %s", h->c->infohash, h->error);
-        answer_kept(h);
+        answer_kept(h, 0);
         return;
     }
     h->state = HLS_RUNNING;
@@ -299,7 +270,7 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     h->mem += chunk->len;
     h->nsegs++;
     trim_and_pace(h);
-    answer_kept(h);
+    answer_kept(h, 0);
 }
 
 static void on_end(void *arg, oa_media_job *job, int status, const char *reason)
@@ -317,7 +288,7 @@ static void on_end(void *arg, oa_media_job *job, int status, const char *reason)
                  reason != NULL ? reason : oa_strerror(status));
         p->api->log(p->self, OA_LOG_WARN, "%s: %s", h->c->infohash, h->error);
     }
-    answer_kept(h);
+    answer_kept(h, 0);
 }
 
 static st_hls *hls_get(st_content *c)
@@ -365,7 +336,7 @@ int st_hls_playlist(st_session *s, oa_http_req *req)
     if (try_answer(h, req, 1, 0, s->id)) {
         return 0;
     }
-    return keep(h, req, 1, 0, s->id);
+    return st_kept_add(plug(h), &h->kept, req, 1, 0, s->id);
 }
 
 int st_hls_segment(st_session *s, oa_http_req *req, uint64_t n)
@@ -381,7 +352,7 @@ int st_hls_segment(st_session *s, oa_http_req *req, uint64_t n)
     if (try_answer(h, req, 0, n, s->id)) {
         return 0;
     }
-    return keep(h, req, 0, n, s->id);
+    return st_kept_add(plug(h), &h->kept, req, 0, n, s->id);
 }
 
 void st_hls_tick(st_content *c, uint64_t now)
@@ -390,18 +361,7 @@ void st_hls_tick(st_content *c, uint64_t now)
     if (h == NULL) {
         return;
     }
-    for (hls_kept **pp = &h->kept; *pp != NULL;) {
-        hls_kept *k = *pp;
-        if (now >= k->deadline_ms) {
-            st_reply_text(plug(h), k->req, 504,
-                       k->playlist ? "no HLS segment was ready within start_timeout"
-                                   : "this segment was not ready within start_timeout");
-            *pp = k->next;
-            free(k);
-        } else {
-            pp = &k->next;
-        }
-    }
+    answer_kept(h, now);
 }
 
 void st_hls_free(st_content *c)
@@ -417,14 +377,7 @@ void st_hls_free(st_content *c)
         h->job = NULL;
     }
     st_content_unwait(c, &h->w);
-    while (h->kept != NULL) {
-        hls_kept *k = h->kept;
-        h->kept = k->next;
-        if (!p->stopping) {
-            st_reply_text(plug(h), k->req, 410, "the playback session was stopped");
-        }
-        free(k);
-    }
+    st_kept_drop(p, &h->kept);
     for (size_t i = 0; i < h->nsegs; i++) {
         free(h->segs[i].data);
     }

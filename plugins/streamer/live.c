@@ -72,20 +72,10 @@ struct live_reader {
     size_t off;             /* bytes of it already queued */
     size_t slice;           /* most bytes per write: fits the queue */
     uint64_t bytes;
-    uint64_t skipped;       /* chunks skipped (drop / fell out of the ring) */
     char client[64];
     int ended;
     int pumping;
 };
-
-typedef struct live_kept {
-    struct live_kept *next;
-    oa_http_req *req;
-    int playlist;
-    uint64_t seq;
-    char sid[33];
-    uint64_t deadline_ms;
-} live_kept;
 
 struct st_live {
     st_content *c;
@@ -97,9 +87,8 @@ struct st_live {
     uint64_t next;          /* one past the newest; first == next: empty */
     uint64_t started_ms;
     uint64_t last_chunk_ms;
-    uint64_t bytes_in;
     live_reader *readers;
-    live_kept *kept;
+    st_kept *kept;
 };
 
 static st_plugin *plug(st_live *l)
@@ -173,7 +162,6 @@ static void pump(live_reader *r)
             if (r->seq < l->first) {
                 /* Its next chunk left the ring while it waited: on from
                  * the oldest one held. */
-                r->skipped += l->first - r->seq;
                 r->seq = l->first;
             }
             ch = chunk_at(l, r->seq);
@@ -195,7 +183,6 @@ static void pump(live_reader *r)
                  * newest chunk; it goes out once the queue drains. */
                 buf_put(r->cur);
                 r->cur = NULL;
-                r->skipped += l->next - 1 - r->seq;
                 r->seq = l->next - 1;
             }
             break;
@@ -353,39 +340,15 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
     return 0;
 }
 
-static int keep(st_live *l, oa_http_req *req, int playlist, uint64_t seq, const char *sid)
+static int try_kept(void *arg, oa_http_req *req, int playlist, uint64_t n, const char *sid)
 {
-    st_plugin *p = plug(l);
-    live_kept *k = calloc(1, sizeof(*k));
-    if (k == NULL) {
-        return OA_ENOMEM;
-    }
-    k->req = req;
-    k->playlist = playlist;
-    k->seq = seq;
-    snprintf(k->sid, sizeof(k->sid), "%s", sid);
-    k->deadline_ms = p->api->now_ms(p->self) + (uint64_t)p->cfg.start_timeout_s * 1000;
-    k->next = l->kept;
-    l->kept = k;
-    return 0;
+    return try_answer(arg, req, playlist, n, sid);
 }
 
-static void answer_kept(st_live *l, uint64_t now, int timeouts)
+static void answer_kept(st_live *l, uint64_t now)
 {
-    for (live_kept **pp = &l->kept; *pp != NULL;) {
-        live_kept *k = *pp;
-        int done = try_answer(l, k->req, k->playlist, k->seq, k->sid);
-        if (!done && timeouts && now >= k->deadline_ms) {
-            st_reply_text(plug(l), k->req, 504, "the live stream sent nothing within start_timeout");
-            done = 1;
-        }
-        if (done) {
-            *pp = k->next;
-            free(k);
-        } else {
-            pp = &k->next;
-        }
-    }
+    st_kept_answer(plug(l), &l->kept, try_kept, l, now,
+                   "the live stream sent nothing within start_timeout");
 }
 
 int st_live_playlist(st_session *s, oa_http_req *req)
@@ -394,7 +357,7 @@ int st_live_playlist(st_session *s, oa_http_req *req)
     if (try_answer(l, req, 1, 0, s->id)) {
         return 0;
     }
-    return keep(l, req, 1, 0, s->id);
+    return st_kept_add(plug(l), &l->kept, req, 1, 0, s->id);
 }
 
 int st_live_segment(st_session *s, oa_http_req *req, uint64_t seq)
@@ -403,7 +366,7 @@ int st_live_segment(st_session *s, oa_http_req *req, uint64_t seq)
     if (try_answer(l, req, 0, seq, s->id)) {
         return 0;
     }
-    return keep(l, req, 0, seq, s->id);
+    return st_kept_add(plug(l), &l->kept, req, 0, seq, s->id);
 }
 
 /* ---- the subscription ---------------------------------------------------- */
@@ -419,7 +382,7 @@ static void fail(st_live *l, int status, const char *reason)
     for (live_reader *r = l->readers; r != NULL; r = r->next) {
         reader_end(r);
     }
-    answer_kept(l, 0, 0);
+    answer_kept(l, 0);
 }
 
 static void on_state(void *arg, oa_live_sub *sub, int status, const char *reason)
@@ -479,14 +442,13 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     slot->wallclock_ms = chunk->wallclock_ms;
     slot->flags = chunk->flags;
     l->next++;
-    l->bytes_in += chunk->len;
     l->last_chunk_ms = p->api->now_ms(p->self);
     l->c->last_progress_ms = l->last_chunk_ms;
     l->c->stalled = 0;
     for (live_reader *r = l->readers; r != NULL; r = r->next) {
         pump(r);
     }
-    answer_kept(l, 0, 0);
+    answer_kept(l, 0);
 }
 
 int st_content_open_live(st_plugin *p, const oa_live *svc, const char id[41], const void *file,
@@ -586,7 +548,7 @@ void st_live_tick(st_content *c, uint64_t now)
     st_plugin *p = c->p;
     uint64_t since = l->last_chunk_ms != 0 ? l->last_chunk_ms : l->started_ms;
     uint64_t limit = (uint64_t)p->cfg.stall_seconds * 1000;
-    answer_kept(l, now, 1);
+    answer_kept(l, now);
     if (c->stalled || c->ready <= 0 || now - since < limit) {
         return;
     }
@@ -616,14 +578,7 @@ void st_live_free(st_content *c)
     if (l->sub != NULL) {
         l->svc->unsubscribe(l->sub);
     }
-    while (l->kept != NULL) {
-        live_kept *k = l->kept;
-        l->kept = k->next;
-        if (!p->stopping) {
-            st_reply_text(plug(l), k->req, 410, "the playback session was stopped");
-        }
-        free(k);
-    }
+    st_kept_drop(p, &l->kept);
     /* Readers still here go to the plugin's orphans until CLOSED. */
     while (l->readers != NULL) {
         live_reader *r = l->readers;

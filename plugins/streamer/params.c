@@ -47,6 +47,16 @@ static int has_prefix_ci(const char *s, const char *prefix)
     return 1;
 }
 
+void st_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
 static int hex_value(int c)
 {
     if (c >= '0' && c <= '9') {

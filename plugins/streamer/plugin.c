@@ -147,25 +147,24 @@ static int h_server(void *arg, oa_http_req *req)
     } else if (strcmp(method, "get_network_connection_status") == 0) {
         reply_result(p, req, json_pack("{s:b}", "connected", 1), NULL);
     } else if (strcmp(method, "get_content_id") == 0) {
-        const char *ih = p->api->http_query(req, "infohash");
-        char hex[41];
+        /* The playback parser: hex in any case or base32, clear errors. */
+        st_request *rq = malloc(sizeof(*rq));
+        char err[200];
         char id[41];
-        size_t n = ih != NULL ? strlen(ih) : 0;
-        if (n != 40 || strspn(ih, "0123456789abcdefABCDEF") != 40) {
-            reply_result(p, req, NULL, "infohash must be 40 hexadecimal digits");
-            return 0;
+        int rc = rq != NULL ? st_request_of(p, req, rq, err, sizeof(err)) : OA_ENOMEM;
+        if (rc == 0 && rq->kind != ST_SRC_INFOHASH) {
+            snprintf(err, sizeof(err), "get_content_id needs infohash=");
+            rc = OA_EINVAL;
         }
-        for (size_t i = 0; i < 40; i++) {
-            char ch = ih[i];
-            hex[i] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
-        }
-        hex[40] = '\0';
-        if (st_catalog_id_for(p, hex, id) != 0) {
+        if (rc != 0) {
+            reply_result(p, req, NULL, rq != NULL ? err : "out of memory");
+        } else if (st_catalog_id_for(p, rq->id, id) != 0) {
             reply_result(p, req, NULL,
                          "unknown infohash: its content has not been played on this engine");
         } else {
             reply_result(p, req, json_pack("{s:s}", "content_id", id), NULL);
         }
+        free(rq);
     } else {
         reply_result(p, req, NULL,
                      "unknown method: supported are get_status, "

@@ -29,7 +29,6 @@ struct st_start {
     int hls;
     st_fetch *fetch;
     st_session *s;           /* once the content is open */
-    st_content *c;           /* a reference while s is NULL */
     st_wait w;
     uint64_t deadline_ms;
     char base[160];          /* "http://host:port" for the JSON URLs */
@@ -97,6 +96,12 @@ static const char *query_get(void *ctx, const char *name)
     void **a = ctx;
     st_plugin *p = a[0];
     return p->api->http_query((oa_http_req *)a[1], name);
+}
+
+int st_request_of(st_plugin *p, oa_http_req *req, st_request *rq, char *err, size_t errlen)
+{
+    void *qctx[2] = {p, req};
+    return st_request_parse(query_get, qctx, rq, err, errlen);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -180,15 +185,12 @@ static st_session *session_new(st_plugin *p, st_content *c, const char *pid)
         free(s);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
-    }
+    st_hex(rnd, sizeof(rnd), s->id);
     s->p = p;
     snprintf(s->pid, sizeof(s->pid), "%s", pid);
     s->c = c;
     st_content_ref(c);
-    s->created_ms = p->api->now_ms(p->self);
-    s->idle_since_ms = s->created_ms;
+    s->idle_since_ms = p->api->now_ms(p->self);
     s->next = p->sessions;
     p->sessions = s;
     p->nsessions++;
@@ -525,7 +527,6 @@ static void on_fetched(void *arg, int status, const uint8_t *data, size_t len, c
 static int begin(st_plugin *p, oa_http_req *req, int hls)
 {
     st_start *st = calloc(1, sizeof(*st));
-    void *qctx[2] = {p, req};
     char err[200];
     int rc;
     if (st == NULL) {
@@ -536,7 +537,7 @@ static int begin(st_plugin *p, oa_http_req *req, int hls)
     st->hls = hls;
     st->deadline_ms = p->api->now_ms(p->self) + (uint64_t)p->cfg.start_timeout_s * 1000;
     base_url(p, req, st->base, sizeof(st->base));
-    rc = st_request_parse(query_get, qctx, &st->rq, err, sizeof(err));
+    rc = st_request_of(p, req, &st->rq, err, sizeof(err));
     if (rc != 0) {
         const char *fmt = p->api->http_query(req, "format");
         reply_error(p, req, fmt != NULL && strcmp(fmt, "json") == 0, 400, err);

@@ -186,7 +186,6 @@ struct st_session {
     st_reader *readers;
     size_t nreaders;
     uint64_t idle_since_ms;    /* no reader since; 0 while read */
-    uint64_t created_ms;
     uint64_t bytes_out;        /* to every reader */
     uint64_t first_byte_ms;    /* 0 until the first byte went out */
     int hls_clients;           /* 1 once an HLS player asked (joined event sent) */
@@ -198,6 +197,8 @@ int st_session_routes(st_plugin *p);
 void st_session_end(st_session *s, const char *reason);
 st_session *st_session_find(st_plugin *p, const char *id);
 void st_session_touch(st_session *s);
+/* Parses the playback parameters of req's query (acehttp.h). */
+int st_request_of(st_plugin *p, oa_http_req *req, st_request *rq, char *err, size_t errlen);
 /* Answers req with status and a one-line text/plain sentence. */
 void st_reply_text(st_plugin *p, oa_http_req *req, int status, const char *msg);
 /* A progressive reader joined (fields: more JSON members, e.g.
@@ -227,6 +228,32 @@ void st_vod_close_all(st_session *s);
 /* Frees readers still waiting for CLOSED (the plugin stops; the host
  * clears their callbacks). */
 void st_vod_free_orphans(st_plugin *p);
+
+/* ---- kept.c ------------------------------------------------------------- */
+
+/* An HLS request waiting for its playlist's first segment (playlist) or
+ * for segment n, for session sid, until deadline_ms. */
+typedef struct st_kept {
+    struct st_kept *next;
+    oa_http_req *req;
+    int playlist;
+    uint64_t n;
+    char sid[33];
+    uint64_t deadline_ms;
+} st_kept;
+
+/* Answers req when it can (returns 1), or leaves it (0). */
+typedef int (*st_try_fn)(void *arg, oa_http_req *req, int playlist, uint64_t n, const char *sid);
+
+/* Keeps req on list until start_timeout from now. */
+int st_kept_add(st_plugin *p, st_kept **list, oa_http_req *req, int playlist, uint64_t n,
+                const char *sid);
+/* Answers every kept request try_fn can; with now != 0, those past their
+ * deadline get 504 with timeout_msg. */
+void st_kept_answer(st_plugin *p, st_kept **list, st_try_fn try_fn, void *arg, uint64_t now,
+                    const char *timeout_msg);
+/* Answers every kept request 410 (unless the plugin stops) and frees them. */
+void st_kept_drop(st_plugin *p, st_kept **list);
 
 /* ---- hls.c -------------------------------------------------------------- */
 
