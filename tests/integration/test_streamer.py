@@ -17,6 +17,9 @@ streamer plays it over the Ace Stream-compatible HTTP API:
   g  50 concurrent readers of one session and a very slow one, with the
      engine's resident memory bounded by its settings
   h  bus events of sessions and readers; idle_timeout
+  i  a stalled source: stat says wait, streamer.stall
+  j  a multi-file torrent: the video file plays, _idx picks another, a
+     wrong _idx is a clear error
 
 Every transfer is checked byte for byte. Loopback only. Needs ffmpeg and
 ffprobe (exit 77 when missing) and the build's streamer.so and
@@ -33,6 +36,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -109,7 +113,6 @@ class Fixture:
         try:
             os.link(src, self.path)
         except OSError:
-            import shutil
             shutil.copy2(src, self.path)
         self.size = os.path.getsize(self.path)
         self.sha1 = sha1_file(self.path)
@@ -630,6 +633,13 @@ def case_content_id():
             r.json.get("error") is None,
             "get_content_id after the magnet played -> {result: {content_id: <40 hex>}}",
             r.describe())
+    r = fx2.get("/server/api?api_version=3&method=get_content_id&infohash=" + fx2.ih.upper())
+    check(isinstance(r.json, dict) and (r.json.get("result") or {}).get("content_id") == cid2,
+          "get_content_id takes the info-hash in upper case too", r.describe())
+    r = fx2.get("/server/api?api_version=3&method=get_content_id&infohash=xyz")
+    check(isinstance(r.json, dict) and r.json.get("result") is None and
+          "infohash" in str(r.json.get("error")),
+          "get_content_id with a bad info-hash -> an error naming infohash", r.describe())
     s = stream(fx2.port, f"/ace/getstream?content_id={cid2}")
     check_whole(fx2, s, "getstream?content_id=<what get_content_id answered>")
     resp = fx2.session(f"content_id={cid2}", "content_id=..&format=json -> a response")
@@ -927,6 +937,52 @@ def case_stall():
           "stat after the stall: not stalled", r.describe())
 
 
+def case_multifile():
+    """Without _idx the video file plays even when a bigger file is beside
+    it; _idx picks a file by its index; an index past the end is an error."""
+    parent = st.mkdtemp("oa-streamer-multi-")
+    folder = os.path.join(parent, "pack")
+    os.makedirs(folder)
+    clip = os.path.join(folder, "movie.ts")
+    shutil.copy2(media_file(SMALL), clip)
+    with open(os.path.join(folder, "extras.bin"), "wb") as f:
+        f.write(os.urandom(os.path.getsize(clip) + 1024 * 1024))  # bigger than the clip
+    with open(os.path.join(folder, "readme.txt"), "wb") as f:
+        f.write(b"not a video\n")
+    _, ih, ti = st.make_torrent(folder, piece_size=64 * 1024)
+    files = [os.path.basename(p) for p, _ in st.torrent_files(ti)]
+    seeder = st.lt_peer("multi-seeder")
+    seeder.add(ti, parent, seed=True)
+    require(seeder.wait_seed(20), "the libtorrent seeder seeds the three files",
+            seeder.describe())
+    oa = st.Oa("multi", {"bootstrap_peers": f"127.0.0.1:{seeder.port}"}, plugins=PLUGINS)
+    port = oa.env.http_port
+
+    def want(name):
+        return {"size": os.path.getsize(os.path.join(folder, name)),
+                "sha1": sha1_file(os.path.join(folder, name))}
+
+    got = stream(port, f"/ace/getstream?infohash={ih}")
+    w = want("movie.ts")
+    check(got["status"] == 200 and got["size"] == w["size"] and got["sha1"] == w["sha1"] and
+          got["headers"].get("content-type") == "video/mp2t",
+          "without _idx the video file (movie.ts) plays, not the bigger extras.bin",
+          describe_stream(got) + f"\nfiles {files}\n" + oa.tail())
+    idx = files.index("extras.bin")
+    got = stream(port, f"/ace/getstream?infohash={ih}&_idx={idx}")
+    w = want("extras.bin")
+    check(got["status"] == 200 and got["size"] == w["size"] and got["sha1"] == w["sha1"] and
+          got["headers"].get("content-type") == "application/octet-stream",
+          f"_idx={idx} plays extras.bin, byte for byte", describe_stream(got))
+    r = oatest.http_request(port, "GET", f"/ace/getstream?infohash={ih}&_idx=7")
+    check(r.status == 404 and "out of range" in r.text() and "3 files" in r.text(),
+          "_idx=7 of 3 files -> 404 saying the index is out of range", r.describe())
+    r = oatest.http_request(port, "GET", f"/ace/getstream?infohash={ih}&_idx=x&format=json")
+    check(r.status == 200 and isinstance(r.json, dict) and r.json.get("response") is None and
+          "_idx" in str(r.json.get("error")),
+          "_idx=x with format=json -> an error naming _idx", r.describe())
+
+
 CASES = [
     ("a direct playback of a seeded TS", case_direct),
     ("b Ace Stream client: version, json, stat, stop, pid", case_client),
@@ -937,6 +993,7 @@ CASES = [
     ("g 50 readers, a slow one, bounded memory", case_readers),
     ("h events and idle_timeout", case_events),
     ("i a stalled source: stat wait and streamer.stall", case_stall),
+    ("j multi-file torrent and _idx", case_multifile),
 ]
 
 
