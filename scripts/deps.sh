@@ -7,7 +7,8 @@ set -euo pipefail
 want=(build-essential cmake pkg-config
       libuv1-dev libltdl-dev libsqlite3-dev liblua5.4-dev libssl-dev
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-      libavformat-dev libavcodec-dev libavutil-dev)
+      libavformat-dev libavcodec-dev libavutil-dev
+      libavdevice-dev libavfilter-dev libswscale-dev libswresample-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 procps curl chromium
          python3-libtorrent aria2 opentracker ffmpeg)
