@@ -1,16 +1,25 @@
 /*
  * Opening a segmenter job's input and muxer, on its worker thread
  * (segwork.h): the caller's byte source as an AVIOContext whose reads wait
- * for the loop, the choice of streams MPEG-TS can carry without
- * re-encoding, and the muxer writing to a memory buffer.
+ * for the loop, filtergraphs for generated sources (seglavfi.h), the choice of
+ * streams (those MPEG-TS cannot carry are re-encoded, segenc.h), and the
+ * muxer writing to a memory buffer.
  */
 #include "segwork.h"
 
 #include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ---- helpers --------------------------------------------------------------------- */
+
+static uv_once_t devices_once = UV_ONCE_INIT;
+
+static void register_devices(void)
+{
+    avdevice_register_all();
+}
 
 static int interrupt_cb(void *opaque)
 {
@@ -151,8 +160,9 @@ static int ts_audio_codec(enum AVCodecID id)
     }
 }
 
-/* Picks the streams to keep; fills reason and returns < 0 when the input
- * cannot be carried. */
+/* Picks the streams to keep, and marks those MPEG-TS cannot carry as they
+ * are for re-encoding; fills reason and returns < 0 when the input has
+ * neither video nor audio. */
 static int pick_streams(segwork *w, char *reason, size_t len)
 {
     AVFormatContext *ic = w->ic;
@@ -185,20 +195,9 @@ static int pick_streams(segwork *w, char *reason, size_t len)
         snprintf(reason, len, "The input %s has no audio or video stream.", w->name);
         return OA_EINVAL;
     }
-    if (v >= 0 && !ts_video_codec(ic->streams[v]->codecpar->codec_id)) {
-        snprintf(reason, len,
-                 "The input %s has video in %s, which MPEG-TS cannot carry without "
-                 "re-encoding; this version of the segmenter only remuxes.",
-                 w->name, avcodec_get_name(ic->streams[v]->codecpar->codec_id));
-        return OA_ENOSYS;
-    }
-    if (a >= 0 && !ts_audio_codec(ic->streams[a]->codecpar->codec_id)) {
-        snprintf(reason, len,
-                 "The input %s has audio in %s, which MPEG-TS cannot carry without "
-                 "re-encoding; this version of the segmenter only remuxes.",
-                 w->name, avcodec_get_name(ic->streams[a]->codecpar->codec_id));
-        return OA_ENOSYS;
-    }
+    /* What MPEG-TS cannot carry as it is gets re-encoded (segenc.h). */
+    w->encode_video = v >= 0 && !ts_video_codec(ic->streams[v]->codecpar->codec_id);
+    w->encode_audio = a >= 0 && !ts_audio_codec(ic->streams[a]->codecpar->codec_id);
     w->in_video = v;
     w->in_audio = a;
     for (unsigned i = 0; i < ic->nb_streams; i++) {
@@ -213,14 +212,43 @@ static int open_input(segwork *w, char *reason, size_t len)
 {
     oa_media_job *job = w->job;
     const AVInputFormat *fmt = NULL;
+    const char *format = job->opts.format;
+    const char *url = job->url;
     char err[128];
     int rc;
 
-    if (job->opts.format != NULL) {
-        fmt = av_find_input_format(job->opts.format);
+    /* "lavfi:<filtergraph>" names a generated source without a format. */
+    if (format == NULL && url != NULL && strncmp(url, "lavfi:", 6) == 0) {
+        format = "lavfi";
+        url += 6;
+    }
+    if (format != NULL && strcmp(format, "lavfi") == 0) {
+        if (job->has_src) {
+            snprintf(reason, len, "The lavfi format takes a filtergraph as its URL, not a "
+                                  "byte source.");
+            return OA_EINVAL;
+        }
+        if (url[0] == '\0') {
+            snprintf(reason, len, "The lavfi input needs a filtergraph, e.g. "
+                                  "\"testsrc2=size=640x360:rate=25\".");
+            return OA_EINVAL;
+        }
+        /* Run with libavfilter here rather than libavdevice's lavfi (see
+         * seglavfi.h). */
+        rc = seglavfi_open(&w->lavfi, &w->ic, url, reason, len);
+        if (rc != 0) {
+            return rc;
+        }
+        return pick_streams(w, reason, len);
+    }
+    if (format != NULL) {
+        /* Devices (v4l2, alsa, x11grab, ...) are known to libavformat only
+         * once libavdevice registered them. */
+        uv_once(&devices_once, register_devices);
+        fmt = av_find_input_format(format);
         if (fmt == NULL) {
             snprintf(reason, len, "The input format '%s' is not known to this FFmpeg.",
-                     job->opts.format);
+                     format);
             return OA_EINVAL;
         }
     }
@@ -247,7 +275,7 @@ static int open_input(segwork *w, char *reason, size_t len)
         w->ic->pb = w->avio;
         w->ic->flags |= AVFMT_FLAG_CUSTOM_IO;
     }
-    rc = avformat_open_input(&w->ic, job->has_src ? NULL : job->url, fmt, NULL);
+    rc = avformat_open_input(&w->ic, job->has_src ? NULL : url, fmt, NULL);
     if (rc < 0) {
         /* avformat_open_input() freed the context on failure. */
         if (rc == AVERROR_EXIT) {
@@ -274,26 +302,61 @@ static int open_input(segwork *w, char *reason, size_t len)
     return pick_streams(w, reason, len);
 }
 
-static int add_output_stream(segwork *w, int in_index)
+/* Adds the output stream for an input stream: its parameters copied, or
+ * those of its encoder (enc not NULL). */
+static int add_output_stream(segwork *w, int in_index, const segenc *enc)
 {
     AVStream *in = w->ic->streams[in_index];
     AVStream *out = avformat_new_stream(w->oc, NULL);
     if (out == NULL) {
         return -1;
     }
-    if (avcodec_parameters_copy(out->codecpar, in->codecpar) < 0) {
-        return -1;
+    if (enc != NULL) {
+        const AVCodecContext *c = segenc_encoder(enc);
+        if (avcodec_parameters_from_context(out->codecpar, c) < 0) {
+            return -1;
+        }
+        out->time_base = c->time_base;
+    } else {
+        if (avcodec_parameters_copy(out->codecpar, in->codecpar) < 0) {
+            return -1;
+        }
+        out->time_base = in->time_base;
     }
     out->codecpar->codec_tag = 0;
-    out->time_base = in->time_base;
     return out->index;
+}
+
+/* Opens the encoders of the streams that need one. */
+static int open_encoders(segwork *w, char *reason, size_t len)
+{
+    int rc;
+
+    if (w->encode_video) {
+        rc = segenc_open_video(&w->venc, w->ic, w->ic->streams[w->in_video],
+                               w->job->opts.target_seconds, reason, len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (w->encode_audio) {
+        rc = segenc_open_audio(&w->aenc, w->ic->streams[w->in_audio], reason, len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
 }
 
 static int open_output(segwork *w, char *reason, size_t len)
 {
     char err[128];
-    int rc = avformat_alloc_output_context2(&w->oc, NULL, "mpegts", NULL);
+    int rc = open_encoders(w, reason, len);
 
+    if (rc != 0) {
+        return rc;
+    }
+    rc = avformat_alloc_output_context2(&w->oc, NULL, "mpegts", NULL);
     if (rc < 0 || w->oc == NULL) {
         snprintf(reason, len, "This FFmpeg has no MPEG-TS muxer.");
         return OA_ENOSYS;
@@ -301,15 +364,21 @@ static int open_output(segwork *w, char *reason, size_t len)
     w->out_video = -1;
     w->out_audio = -1;
     if (w->in_video >= 0) {
-        w->out_video = add_output_stream(w, w->in_video);
+        w->out_video = add_output_stream(w, w->in_video, w->venc);
     }
     if (w->in_audio >= 0) {
-        w->out_audio = add_output_stream(w, w->in_audio);
+        w->out_audio = add_output_stream(w, w->in_audio, w->aenc);
     }
     if ((w->in_video >= 0 && w->out_video < 0) || (w->in_audio >= 0 && w->out_audio < 0) ||
         avio_open_dyn_buf(&w->oc->pb) < 0) {
         snprintf(reason, len, "Out of memory setting up the MPEG-TS muxer for %s.", w->name);
         return OA_ENOMEM;
+    }
+    if (w->aenc != NULL) {
+        /* AAC's first packet starts 1024 samples before zero (the encoder's
+         * priming); the muxer's shift away from negative timestamps would
+         * only warn about it. MPEG-TS's own delay keeps it positive. */
+        w->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     }
     rc = avformat_write_header(w->oc, NULL);
     if (rc < 0) {
@@ -331,23 +400,47 @@ static void fill_info(segwork *w)
     info.duration_us = w->ic->duration != AV_NOPTS_VALUE && w->ic->duration > 0
                            ? w->ic->duration
                            : -1;
-    if (w->in_video >= 0) {
-        AVCodecParameters *par = w->ic->streams[w->in_video]->codecpar;
+    /* The codecs and sizes of the output: what the encoders make when the
+     * input is re-encoded. */
+    if (w->out_video >= 0) {
+        AVCodecParameters *par = w->oc->streams[w->out_video]->codecpar;
         info.has_video = 1;
         snprintf(info.video_codec, sizeof(info.video_codec), "%s",
                  avcodec_get_name(par->codec_id));
         info.width = par->width;
         info.height = par->height;
     }
-    if (w->in_audio >= 0) {
+    if (w->out_audio >= 0) {
         info.has_audio = 1;
         snprintf(info.audio_codec, sizeof(info.audio_codec), "%s",
-                 avcodec_get_name(w->ic->streams[w->in_audio]->codecpar->codec_id));
+                 avcodec_get_name(w->oc->streams[w->out_audio]->codecpar->codec_id));
     }
-    info.bitrate = w->ic->bit_rate > 0 ? w->ic->bit_rate : 0;
+    if (w->venc == NULL && w->aenc == NULL) {
+        info.bitrate = w->ic->bit_rate > 0 ? w->ic->bit_rate : 0;
+    } else {
+        /* The encoders' targets, plus what a remuxed stream says of itself. */
+        if (w->out_video >= 0) {
+            info.bitrate += w->venc != NULL
+                                ? segenc_encoder(w->venc)->bit_rate
+                                : w->ic->streams[w->in_video]->codecpar->bit_rate;
+        }
+        if (w->out_audio >= 0) {
+            info.bitrate += w->aenc != NULL
+                                ? segenc_encoder(w->aenc)->bit_rate
+                                : w->ic->streams[w->in_audio]->codecpar->bit_rate;
+        }
+    }
     uv_mutex_lock(&job->mu);
     job->info = info;
     uv_mutex_unlock(&job->mu);
+}
+
+int segwork_read(segwork *w, AVPacket *pkt)
+{
+    if (w->lavfi != NULL) {
+        return seglavfi_read(w->lavfi, w->ic, pkt);
+    }
+    return av_read_frame(w->ic, pkt);
 }
 
 int segwork_open(segwork *w, char *reason, size_t len)
@@ -364,6 +457,11 @@ int segwork_open(segwork *w, char *reason, size_t len)
 
 void segwork_close(segwork *w)
 {
+    segenc_free(&w->venc);
+    segenc_free(&w->aenc);
+    if (w->lavfi != NULL) {
+        seglavfi_free(&w->lavfi, &w->ic);
+    }
     if (w->oc != NULL) {
         if (w->oc->pb != NULL) {
             uint8_t *buf = NULL;

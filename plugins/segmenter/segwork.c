@@ -5,7 +5,9 @@
  * the buffer over as a chunk at every cut (cut.h). The muxer is told to
  * resend its PAT and PMT after each cut, so that each chunk stands alone,
  * while timestamps and continuity counters run on, so that chunks played in
- * a row make one stream.
+ * a row make one stream. A stream MPEG-TS cannot carry as it is goes
+ * through its encoder (segenc.h) first, and the cut is decided on the
+ * encoded packets.
  */
 #include "segwork.h"
 
@@ -189,10 +191,11 @@ static int64_t frame_us(segwork *w, const AVPacket *pkt, const AVStream *st, int
     return 0;
 }
 
-static int write_packet(segwork *w, AVPacket *pkt, AVRational in_tb, int out_index)
+static int write_packet(segwork *w, AVPacket *pkt, AVRational in_tb, int out_index,
+                        int64_t offset_us)
 {
     AVStream *out = w->oc->streams[out_index];
-    int64_t off = av_rescale_q(w->offset_us, AV_TIME_BASE_Q, in_tb);
+    int64_t off = av_rescale_q(offset_us, AV_TIME_BASE_Q, in_tb);
     char err[128];
     int rc;
 
@@ -220,37 +223,17 @@ static int write_packet(segwork *w, AVPacket *pkt, AVRational in_tb, int out_ind
     return 0;
 }
 
-/* One packet from the demuxer: cut before it if it starts a chunk, then
- * write it. Returns 0, an OA_E* code, or an AVERROR of the muxer. */
-static int handle_packet(segwork *w, AVPacket *pkt)
+/* Cuts before a packet at pts_us (has_ts 0: no timestamp, never cuts) when
+ * it begins a chunk. Returns the cutter's action, or < 0 when emitting the
+ * finished chunk failed. */
+static int cut_before(segwork *w, int64_t pts_us, int has_ts, int is_video, int is_key)
 {
-    int idx = pkt->stream_index;
-    int is_video = idx == w->in_video;
-    AVStream *st;
-    int64_t ts;
-    int64_t pts_us = 0;
-    int64_t dts_us;
-    int64_t dur_us;
     seg_cut_action act = SEG_CUT_KEEP;
     int rc;
 
-    if (!is_video && idx != w->in_audio) {
-        return 0;
+    if (has_ts) {
+        act = seg_cut_packet(&w->cut, pts_us, is_video, is_key);
     }
-    st = w->ic->streams[idx];
-    ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-    if (ts == AV_NOPTS_VALUE) {
-        if (!w->cut.started) {
-            return 0; /* nothing to place it by before the first cut */
-        }
-    } else {
-        pts_us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) + w->offset_us;
-        act = seg_cut_packet(&w->cut, pts_us, is_video, (pkt->flags & AV_PKT_FLAG_KEY) != 0);
-    }
-    if (act == SEG_CUT_DROP) {
-        return 0;
-    }
-    dur_us = frame_us(w, pkt, st, is_video);
     if (act == SEG_CUT_START) {
         if (w->chunk_started && w->chunk_has_data) {
             rc = emit_chunk(w, pts_us, 0);
@@ -262,30 +245,180 @@ static int handle_packet(segwork *w, AVPacket *pkt)
         w->chunk_start_us = pts_us;
         w->chunk_end_us = pts_us;
     }
+    return (int)act;
+}
+
+/* Notes a packet of the input in this pass's span (for looping). */
+static void track_pass(segwork *w, int64_t raw_us, int64_t dts_us, int64_t dur_us)
+{
+    if (w->pass_packets == 0 || (raw_us < w->pass_min_us)) {
+        w->pass_min_us = raw_us;
+    }
+    if (dts_us < w->pass_min_us) {
+        w->pass_min_us = dts_us;
+    }
+    if (w->pass_packets == 0 || raw_us + dur_us > w->pass_max_us) {
+        w->pass_max_us = raw_us + dur_us;
+    }
+    if (dts_us + dur_us > w->pass_max_us) {
+        w->pass_max_us = dts_us + dur_us;
+    }
+}
+
+/* One packet out of an encoder (segenc_out_fn): its timestamps already
+ * include the loop offset; cut before it if it starts a chunk, then write
+ * it. */
+static int place_encoded(void *arg, AVPacket *pkt, AVRational tb, int is_video)
+{
+    segwork *w = arg;
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    int64_t pts_us = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, tb, AV_TIME_BASE_Q) : 0;
+    int64_t dur_us = pkt->duration > 0 ? av_rescale_q(pkt->duration, tb, AV_TIME_BASE_Q) : 0;
+    int act;
+
+    if (ts == AV_NOPTS_VALUE && !w->cut.started) {
+        return 0;
+    }
+    act = cut_before(w, pts_us, ts != AV_NOPTS_VALUE, is_video,
+                     (pkt->flags & AV_PKT_FLAG_KEY) != 0);
+    if (act < 0) {
+        return act;
+    }
+    if (act == SEG_CUT_DROP) {
+        return 0;
+    }
+    if (ts != AV_NOPTS_VALUE && (is_video || w->in_video < 0) &&
+        pts_us + dur_us > w->chunk_end_us) {
+        w->chunk_end_us = pts_us + dur_us;
+    }
+    return write_packet(w, pkt, tb, is_video ? w->out_video : w->out_audio, 0);
+}
+
+/* Feeds a packet of a re-encoded stream to its encoder (segenc.h), after
+ * pacing it like a remuxed one. */
+static int encode_packet(segwork *w, AVPacket *pkt, segenc *enc, int is_video)
+{
+    AVStream *st = w->ic->streams[pkt->stream_index];
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    uint64_t skipped = segenc_skipped(enc);
+    int rc;
+
+    if (ts != AV_NOPTS_VALUE) {
+        int64_t raw = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+        int64_t dts_us = pkt->dts != AV_NOPTS_VALUE
+                             ? av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q)
+                             : raw;
+        track_pass(w, raw, dts_us, frame_us(w, pkt, st, is_video));
+        pace(w, dts_us + w->offset_us);
+    }
+    w->pass_packets++;
+    rc = segenc_packet(enc, pkt, w->offset_us, place_encoded, w);
+    if (rc < 0 && segenc_error(enc)[0] != '\0') {
+        snprintf(w->fail, sizeof(w->fail), "%s", segenc_error(enc));
+    }
+    if (segenc_skipped(enc) != skipped) {
+        segjob_log(w->job, OA_LOG_DEBUG, "the decoder skipped a packet of %s", w->name);
+    }
+    return rc;
+}
+
+/* One packet from the demuxer: a stream that is re-encoded goes to its
+ * encoder; otherwise cut before it if it starts a chunk, then write it.
+ * Returns 0, an OA_E* code, or an AVERROR of the muxer. */
+static int handle_packet(segwork *w, AVPacket *pkt)
+{
+    int idx = pkt->stream_index;
+    int is_video = idx == w->in_video;
+    AVStream *st;
+    int64_t ts;
+    int64_t pts_us = 0;
+    int64_t dur_us;
+    int act;
+
+    if (!is_video && idx != w->in_audio) {
+        return 0;
+    }
+    if (is_video && w->venc != NULL) {
+        return encode_packet(w, pkt, w->venc, 1);
+    }
+    if (!is_video && w->aenc != NULL) {
+        return encode_packet(w, pkt, w->aenc, 0);
+    }
+    st = w->ic->streams[idx];
+    ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    if (ts == AV_NOPTS_VALUE) {
+        if (!w->cut.started) {
+            return 0; /* nothing to place it by before the first cut */
+        }
+    } else {
+        pts_us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) + w->offset_us;
+    }
+    act = cut_before(w, pts_us, ts != AV_NOPTS_VALUE, is_video,
+                     (pkt->flags & AV_PKT_FLAG_KEY) != 0);
+    if (act < 0) {
+        return act;
+    }
+    if (act == SEG_CUT_DROP) {
+        return 0;
+    }
+    dur_us = frame_us(w, pkt, st, is_video);
     if (ts != AV_NOPTS_VALUE) {
         int64_t raw = pts_us - w->offset_us;
-        dts_us = pkt->dts != AV_NOPTS_VALUE
-                     ? av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q)
-                     : raw;
-        if (w->pass_packets == 0 || (raw < w->pass_min_us)) {
-            w->pass_min_us = raw;
-        }
-        if (dts_us < w->pass_min_us) {
-            w->pass_min_us = dts_us;
-        }
-        if (w->pass_packets == 0 || raw + dur_us > w->pass_max_us) {
-            w->pass_max_us = raw + dur_us;
-        }
-        if (dts_us + dur_us > w->pass_max_us) {
-            w->pass_max_us = dts_us + dur_us;
-        }
+        int64_t dts_us = pkt->dts != AV_NOPTS_VALUE
+                             ? av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q)
+                             : raw;
+        track_pass(w, raw, dts_us, dur_us);
         if ((is_video || w->in_video < 0) && pts_us + dur_us > w->chunk_end_us) {
             w->chunk_end_us = pts_us + dur_us;
         }
         pace(w, dts_us + w->offset_us);
     }
     w->pass_packets++;
-    return write_packet(w, pkt, st->time_base, is_video ? w->out_video : w->out_audio);
+    return write_packet(w, pkt, st->time_base, is_video ? w->out_video : w->out_audio,
+                        w->offset_us);
+}
+
+/* At the end of a pass (finish 0) or of the input (finish 1): what the
+ * decoders still hold is encoded; at the end the encoders are drained too.
+ * Returns as handle_packet(). */
+static int drain_encoders(segwork *w, int finish)
+{
+    segenc *encs[2] = {w->venc, w->aenc};
+    int rc;
+
+    for (int i = 0; i < 2; i++) {
+        if (encs[i] == NULL) {
+            continue;
+        }
+        if (finish) {
+            rc = segenc_finish(encs[i], place_encoded, w);
+        } else {
+            rc = segenc_packet(encs[i], NULL, w->offset_us, place_encoded, w);
+        }
+        if (rc < 0) {
+            if (segenc_error(encs[i])[0] != '\0') {
+                snprintf(w->fail, sizeof(w->fail), "%s", segenc_error(encs[i]));
+            }
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The sentence for a failed handle_packet() or drain_encoders(). */
+static void failure_reason(segwork *w, int rc, char *reason, size_t len)
+{
+    char err[128];
+
+    if (w->fail[0] != '\0') {
+        snprintf(reason, len, "%s", w->fail);
+    } else if (rc == OA_ENOMEM) {
+        snprintf(reason, len, "Out of memory cutting the input %s.", w->name);
+    } else {
+        segwork_averr(rc, err, sizeof(err));
+        snprintf(reason, len, "The MPEG-TS muxer kept refusing packets of the input %s: %s.",
+                 w->name, err);
+    }
 }
 
 /* The input ended and the job loops: finish the chunk, shift later
@@ -295,6 +428,11 @@ static int restart(segwork *w, char *reason, size_t len)
     int64_t start = w->ic->start_time != AV_NOPTS_VALUE ? w->ic->start_time : 0;
     int rc;
 
+    rc = drain_encoders(w, 0);
+    if (rc < 0) {
+        failure_reason(w, rc, reason, len);
+        return rc == OA_ENOMEM ? rc : OA_EIO;
+    }
     if (w->chunk_started && w->chunk_has_data) {
         rc = emit_chunk(w, w->chunk_end_us, 0);
         if (rc < 0) {
@@ -307,9 +445,16 @@ static int restart(segwork *w, char *reason, size_t len)
     w->chunk_started = 0;
     seg_cut_reset(&w->cut);
     w->next_flags |= OA_MEDIA_DISCONTINUITY;
-    rc = avformat_seek_file(w->ic, -1, INT64_MIN, start, start, 0);
-    if (rc < 0) {
-        rc = av_seek_frame(w->ic, -1, 0, AVSEEK_FLAG_BYTE);
+    if (w->venc != NULL) {
+        segenc_force_key(w->venc); /* the new pass begins a chunk */
+    }
+    if (w->lavfi != NULL) {
+        rc = seglavfi_rewind(w->lavfi); /* a filtergraph starts again */
+    } else {
+        rc = avformat_seek_file(w->ic, -1, INT64_MIN, start, start, 0);
+        if (rc < 0) {
+            rc = av_seek_frame(w->ic, -1, 0, AVSEEK_FLAG_BYTE);
+        }
     }
     if (rc < 0) {
         char err[128];
@@ -338,7 +483,7 @@ static void run(segwork *w)
         if (segwork_stopping(w->job)) {
             break;
         }
-        rc = av_read_frame(w->ic, pkt);
+        rc = segwork_read(w, pkt);
         if (rc == AVERROR(EAGAIN)) {
             av_usleep(10000);
             continue;
@@ -355,6 +500,12 @@ static void run(segwork *w)
                     break;
                 }
                 continue;
+            }
+            rc = drain_encoders(w, 1);
+            if (rc < 0) {
+                failure_reason(w, rc, reason, sizeof(reason));
+                post_end(w, rc == OA_ENOMEM ? rc : OA_EIO, reason);
+                break;
             }
             if (w->chunk_started && w->chunk_has_data) {
                 rc = emit_chunk(w, w->chunk_end_us, 1);
@@ -376,17 +527,8 @@ static void run(segwork *w)
         rc = handle_packet(w, pkt);
         av_packet_unref(pkt);
         if (rc < 0) {
-            if (rc == OA_ENOMEM) {
-                snprintf(reason, sizeof(reason), "Out of memory cutting the input %s.",
-                         w->name);
-            } else {
-                segwork_averr(rc, err, sizeof(err));
-                snprintf(reason, sizeof(reason),
-                         "The MPEG-TS muxer kept refusing packets of the input %s: %s.",
-                         w->name, err);
-                rc = OA_EIO;
-            }
-            post_end(w, rc, reason);
+            failure_reason(w, rc, reason, sizeof(reason));
+            post_end(w, rc == OA_ENOMEM ? rc : OA_EIO, reason);
             break;
         }
     }
@@ -422,11 +564,13 @@ void segjob_worker(void *arg)
         segwork_close(&w);
         return;
     }
-    segjob_log(job, OA_LOG_INFO, "opened %s: video %s, audio %s", w.name,
+    segjob_log(job, OA_LOG_INFO, "opened %s: video %s%s, audio %s%s", w.name,
                w.in_video >= 0 ? avcodec_get_name(w.ic->streams[w.in_video]->codecpar->codec_id)
                                : "none",
+               w.venc != NULL ? " (encoding to h264)" : "",
                w.in_audio >= 0 ? avcodec_get_name(w.ic->streams[w.in_audio]->codecpar->codec_id)
-                               : "none");
+                               : "none",
+               w.aenc != NULL ? " (encoding to aac)" : "");
     post_open(&w, 0, NULL);
     seg_cut_init(&w.cut, job->opts.target_seconds, job->opts.max_seconds, w.in_video >= 0);
     run(&w);

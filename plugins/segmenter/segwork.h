@@ -10,6 +10,8 @@
 #include <libavformat/avformat.h>
 
 #include "cut.h"
+#include "segenc.h"
+#include "seglavfi.h"
 #include "segjob_int.h"
 
 typedef struct segwork {
@@ -19,10 +21,16 @@ typedef struct segwork {
     /* Input. */
     AVFormatContext *ic;
     AVIOContext *avio; /* custom I/O for a source; NULL for a URL */
+    seglavfi *lavfi;   /* a filtergraph input: ic has no demuxer, read through this */
     uint64_t pos;      /* source position */
     char read_error[200];
     int in_video;      /* input stream indexes, -1 when absent */
     int in_audio;
+    int encode_video;  /* the stream MPEG-TS cannot carry: re-encoded (segenc.h) */
+    int encode_audio;
+    segenc *venc;      /* set when encode_video, after the output opened */
+    segenc *aenc;
+    char fail[320];    /* the sentence of a re-encoding failure, "" none */
 
     /* Output. */
     AVFormatContext *oc;
@@ -65,6 +73,9 @@ void segwork_averr(int err, char *buf, size_t len);
  * an OA_E* code with a sentence in reason (OA_ECANCELED when the job was
  * told to stop). */
 int segwork_open(segwork *w, char *reason, size_t len);
+
+/* Reads the input's next packet (av_read_frame() or the filtergraph). */
+int segwork_read(segwork *w, AVPacket *pkt);
 
 /* Frees everything segwork_open() set up, whatever it got to. */
 void segwork_close(segwork *w);

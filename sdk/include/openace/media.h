@@ -11,8 +11,10 @@
  *
  *  - "segmenter" (OA_SEGMENTER_SERVICE), from plugins/segmenter: opens an
  *    input (a byte source the caller serves, e.g. a file inside a swarm, or
- *    a URL libavformat reads), remuxes it without re-encoding to MPEG-TS and
- *    cuts it into chunks at keyframes close to a target duration. Demuxing
+ *    a URL libavformat reads, or a libavfilter graph with format "lavfi"
+ *    or a "lavfi:<graph>" URL), remuxes it to MPEG-TS (encoding to
+ *    H.264/AAC only the streams MPEG-TS cannot carry, such as raw video or
+ *    PCM) and cuts it into chunks at keyframes close to a target duration. Demuxing
  *    runs on a thread of the segmenter's own; chunks reach the caller on the
  *    loop thread.
  *
