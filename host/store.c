@@ -9,11 +9,14 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STORE_TAG "store"
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -385,6 +388,16 @@ int oa_store_open(const char *path, oa_store **out, char *err, size_t errlen)
     if (path == NULL || path[0] == '\0' || out == NULL) {
         store_err(err, errlen, "no database path was given");
         return OA_EINVAL;
+    }
+    /* The database holds password hashes, API tokens and plugins' secrets
+     * (the broadcasts' private keys): readable by the engine's user only.
+     * SQLite gives its -wal and -shm files the database file's mode. */
+    {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            (void)fchmod(fd, 0600);
+            close(fd);
+        }
     }
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -209,6 +210,36 @@ static void test_open_empty_existing_file(void **state)
     fclose(fp);
     s = open_ok(f->path);
     assert_int_equal(query_int(s->db, "PRAGMA user_version"), oa_store_schema_version());
+    oa_store_close(s);
+}
+
+/* The database holds secrets: a new one is created readable by its owner
+ * only, an existing one is made so, and SQLite's -wal file follows. */
+static void test_open_owner_only(void **state)
+{
+    fixture *f = *state;
+    char wal[1100];
+    struct stat st;
+    FILE *fp;
+    oa_store *s = open_ok(f->path);
+
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(oa_store_config_set(s, "host", "k", "v"), 0);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    oa_store_close(s);
+
+    /* A world-readable file from an older build is tightened. */
+    unlink(f->path);
+    fp = fopen(f->path, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(chmod(f->path, 0644), 0);
+    s = open_ok(f->path);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     oa_store_close(s);
 }
 
@@ -768,6 +799,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_creates_fresh_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_uses_wal_and_pragmas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_empty_existing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_owner_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set_get_overwrite_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_missing_is_enoent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
