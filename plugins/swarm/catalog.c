@@ -226,7 +226,11 @@ void oa_catalog_save(oa_torrent *t)
 {
     oa_engine *e = t->e;
     int malformed = 0;
-    json_t *rec = record_read(e, t->hex, &malformed);
+    json_t *rec;
+    if (t->live != NULL) {
+        return; /* live streams are opened by the live plugin, never resumed */
+    }
+    rec = record_read(e, t->hex, &malformed);
     if (rec == NULL) {
         rec = json_object();
         if (rec == NULL) {
@@ -259,7 +263,11 @@ void oa_catalog_touch(oa_torrent *t)
 {
     oa_engine *e = t->e;
     int malformed = 0;
-    json_t *rec = record_read(e, t->hex, &malformed);
+    json_t *rec;
+    if (t->live != NULL) {
+        return; /* not recorded (oa_catalog_save) */
+    }
+    rec = record_read(e, t->hex, &malformed);
     if (rec == NULL) {
         oa_catalog_save(t);
         return;

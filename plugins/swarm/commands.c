@@ -358,6 +358,40 @@ static json_t *content_json(oa_torrent *t, oa_swarm_stats *st)
                      (json_int_t)st->uploaded, "dir", jstr(t->save_dir));
 }
 
+/* Live streams (issue 7): "live" on every content, and the live stats of
+ * a live one. */
+static json_t *with_live(oa_torrent *t, json_t *j)
+{
+    oa_swarm_live_stats ls;
+    json_t *lj;
+    if (j == NULL) {
+        return NULL;
+    }
+    json_object_set_new(j, "live", json_boolean(t->live != NULL));
+    if (t->live == NULL) {
+        return j;
+    }
+    if (t->mi == NULL && oa_live_name(t) != NULL) {
+        json_object_set_new(j, "name", jstr(oa_live_name(t)));
+    }
+    memset(&ls, 0, sizeof(ls));
+    ls.size = (uint32_t)sizeof(ls);
+    oa_live_stats(t, &ls);
+    lj = json_pack("{s:b, s:b, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:o}",
+                   "have_descriptor", ls.have_descriptor, "has_edge", ls.has_edge, "first",
+                   (json_int_t)ls.first, "last", (json_int_t)ls.last, "peers", (int)ls.peers,
+                   "downloaded", (json_int_t)ls.downloaded, "uploaded", (json_int_t)ls.uploaded,
+                   "download_rate", (json_int_t)ls.download_rate, "upload_rate",
+                   (json_int_t)ls.upload_rate, "chunks_in", (json_int_t)ls.chunks_in,
+                   "rejected", (json_int_t)ls.rejected, "latency_median_ms",
+                   (int)ls.latency_median_ms, "latency_p95_ms", (int)ls.latency_p95_ms,
+                   "latency_samples", (int)ls.latency_samples, "error", jstr(ls.error));
+    if (lj != NULL) {
+        json_object_set_new(j, "live_stats", lj);
+    }
+    return j;
+}
+
 static int cmd_list(oa_engine *e, char **out)
 {
     json_t *arr = json_array();
@@ -367,7 +401,7 @@ static int cmd_list(oa_engine *e, char **out)
         return cmd_fail(e, OA_ENOMEM, "out of memory");
     }
     for (t = e->torrents; t != NULL; t = t->next) {
-        if (!t->closing && json_array_append_new(arr, content_json(t, &st)) != 0) {
+        if (!t->closing && json_array_append_new(arr, with_live(t, content_json(t, &st))) != 0) {
             json_decref(arr);
             return cmd_fail(e, OA_ENOMEM, "out of memory");
         }
@@ -405,7 +439,7 @@ static json_t *count_or_null(int64_t n)
 static int cmd_stats_one(oa_engine *e, oa_torrent *t, char **out)
 {
     oa_swarm_stats st;
-    json_t *j = content_json(t, &st);
+    json_t *j = with_live(t, content_json(t, &st));
     json_t *files = json_array();
     json_t *peers = json_array();
     const oa_peer *p;

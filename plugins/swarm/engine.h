@@ -57,6 +57,8 @@
 typedef struct oa_engine oa_engine;
 typedef struct oa_torrent oa_torrent;
 typedef struct oa_peer oa_peer;
+typedef struct oa_live oa_live;           /* a live stream's state (live_int.h, issue 7) */
+typedef struct oa_live_peer oa_live_peer; /* one peer's oa_live state (live_int.h) */
 
 #define OA_PEER_ID_PREFIX "-OA0100-" /* Azureus style: OpenAce 0.1.0.0 */
 #define OA_ADDR_MAX 64               /* "[v6]:port" and a NUL */
@@ -88,6 +90,8 @@ typedef struct oa_engine_config {
     char trackers[1024];         /* extra trackers for every content, space separated */
     char bootstrap_peers[1024];  /* "ip:port" tried for every content, space separated */
     uint16_t port;               /* where peers reach us (from the listener) */
+    unsigned live_join_behind;   /* live: a newcomer starts this many chunks behind the edge (3) */
+    unsigned live_source_fanout; /* live: peers a source announces each chunk to (1) */
 } oa_engine_config;
 
 /* ---- the engine (plugin.c) --------------------------------------------- */
@@ -232,6 +236,8 @@ struct oa_torrent {
     uint64_t last_verified_event_ms;
     void *cache;                 /* torrent.c's read cache of verified pieces */
     void *priv;                  /* torrent.c's own further state */
+    oa_live *live;               /* a live stream (live.c): no pieces, no catalog record,
+                                  * peers speak oa_live; NULL for ordinary content */
 };
 
 /* Options of oa_torrent_add(). */
@@ -241,6 +247,8 @@ typedef struct oa_torrent_opts {
     size_t torrent_len;
     const char *save_dir;        /* NULL: cfg.download_dir */
     int from_catalog;            /* resuming: do not publish swarm.content.added again */
+    oa_live *live;               /* live.c adds a live stream: t->live is set before
+                                  * trackers and connects start; never recorded */
 } oa_torrent_opts;
 
 /* Adds content (or finds it: *existed is then 1) and starts it: resume
@@ -368,6 +376,7 @@ struct oa_peer {
     unsigned hash_strikes;
     int closing;
     void *priv;                  /* peer.c's own further state (its request list, ...) */
+    oa_live_peer *live;          /* live.c's state while attached to a live stream */
 };
 
 /* Accepts an inbound connection (the listener's callback); banned
@@ -405,6 +414,47 @@ void oa_peer_fill(oa_peer *p);
 void oa_peer_tick(oa_peer *p, uint64_t now_ms);
 /* Its view for a choker round. */
 void oa_peer_choker_view(const oa_peer *p, oa_choker_peer *out);
+
+/* Sends an oa_live extension payload under the peer's own id for it
+ * (nothing when it did not announce oa_live or is going away). */
+void oa_peer_send_live(oa_peer *p, const uint8_t *payload, size_t len);
+/* Records a failure: the peer is closed (and banned with ban) on its next
+ * read or tick, never inside this call. */
+void oa_peer_fail(oa_peer *p, const char *why, int ban);
+/* 1 while the peer is attached, handshaken and not failing. */
+int oa_peer_usable(const oa_peer *p);
+/* Live: sends a later BEP 10 handshake now carrying metadata_size once the
+ * stream's descriptor became known after our first one (nothing when it
+ * already said so, or before our first handshake went out). */
+void oa_peer_send_ext_update(oa_peer *p);
+
+/* ---- live streams (live.c, live_peer.c; issue 7) ----------------------- */
+
+/* The service's live calls (swarm.h semantics). */
+int oa_live_open(oa_engine *e, const uint8_t id[20], const void *desc, size_t desc_len,
+                 int publish, const oa_swarm_live_cbs *cbs, void *arg, oa_swarm_handle **out);
+int oa_live_publish(oa_swarm_handle *h, const oa_swarm_live_chunk *chunk);
+int oa_live_chat(oa_swarm_handle *h, const uint8_t *msg, size_t len);
+/* Fills st for a live content (st->size set by the caller). */
+void oa_live_stats(oa_torrent *t, oa_swarm_live_stats *st);
+/* Closes a live handle; the last one removes the live content. */
+void oa_live_handle_close(oa_swarm_handle *h);
+/* Hooks of the engine files for a live content (t->live != NULL): */
+void oa_live_tick(oa_torrent *t, uint64_t now_ms);
+void oa_live_free(oa_torrent *t);
+/* The descriptor bytes when known (0), else OA_ESTATE: what ut_metadata
+ * serves and metadata_size announces for a live content. */
+int oa_live_descriptor(oa_torrent *t, const uint8_t **bytes, size_t *len);
+/* The descriptor's name, or NULL before it is known. */
+const char *oa_live_name(oa_torrent *t);
+/* A ut_metadata data message for a live content's descriptor fetch. */
+void oa_live_meta_data(oa_torrent *t, oa_peer *p, const oa_meta_msg *msg);
+/* Peers of a live content: attached, extension handshake received, an
+ * oa_live message, detached. */
+void oa_live_peer_attach(oa_torrent *t, oa_peer *p);
+void oa_live_peer_ext_handshake(oa_peer *p);
+void oa_live_peer_message(oa_peer *p, const uint8_t *data, size_t len);
+void oa_live_peer_detach(oa_torrent *t, oa_peer *p);
 
 /* ---- catalog (catalog.c) ----------------------------------------------- */
 

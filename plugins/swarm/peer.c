@@ -299,6 +299,15 @@ static void send_intro(oa_peer *p, const oa_wire_handshake *hs)
     if (!pex_allowed(p)) {
         pv->local.enabled &= ~OA_EXT_BIT(OA_EXT_UT_PEX);
     }
+    if (t->live != NULL) {
+        /* live (issue 7): oa_live on, and ut_metadata serves the descriptor */
+        const uint8_t *desc = NULL;
+        size_t dlen = 0;
+        pv->local.enabled |= OA_EXT_BIT(OA_EXT_OA_LIVE);
+        if (oa_live_descriptor(t, &desc, &dlen) == 0) {
+            pv->local.metadata_size = dlen;
+        }
+    }
     if (t->mi != NULL && t->mi->is_private) {
         p->meta_srv.refuse = 1; /* BEP 27: the metadata stays with its tracker */
     }

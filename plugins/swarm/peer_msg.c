@@ -675,6 +675,10 @@ static void on_ut_metadata(oa_peer *p, const uint8_t *data, size_t size)
         size_t len = 0;
         const uint8_t *info = t->mi != NULL ? t->mi->info : NULL;
         size_t info_len = t->mi != NULL ? t->mi->info_len : 0;
+        if (t->live != NULL && oa_live_descriptor(t, &info, &info_len) != 0) {
+            info = NULL; /* live: the descriptor stands for the info dictionary */
+            info_len = 0;
+        }
         if (their == 0) {
             return;
         }
@@ -707,6 +711,9 @@ static void on_extended(oa_peer *p, const oa_wire_msg *m)
         if (p->extp.metadata_size > 0 && oa_ext_peer_id(&p->extp, OA_EXT_UT_METADATA) != 0) {
             oa_torrent_meta_peer(p->t, p, p->extp.metadata_size);
         }
+        if (p->t->live != NULL) {
+            oa_live_peer_ext_handshake(p); /* live: it must speak oa_live */
+        }
         return;
     }
     switch (oa_ext_dispatch(&PV(p)->local, m->ext_id)) {
@@ -715,6 +722,11 @@ static void on_extended(oa_peer *p, const oa_wire_msg *m)
         break;
     case OA_EXT_UT_PEX:
         peer_on_pex(p, m->data, m->size);
+        break;
+    case OA_EXT_OA_LIVE:
+        if (p->t->live != NULL) {
+            oa_live_peer_message(p, m->data, m->size); /* live.c, issue 7 */
+        }
         break;
     default:
         break; /* not ours: ignored */
@@ -951,4 +963,55 @@ void oa_peer_choker_view(const oa_peer *p, oa_choker_peer *out)
     out->choked = (uint8_t)(p->am_choking != 0);
     out->chokes_us = (uint8_t)(p->peer_choking != 0);
     out->we_interested = (uint8_t)(p->am_interested != 0);
+}
+
+/* ---- live streams (issue 7): what live_peer.c needs of a connection ------------------ */
+
+void oa_peer_send_live(oa_peer *p, const uint8_t *payload, size_t len)
+{
+    uint8_t their;
+    if (p == NULL || !peer_live(p) || !peer_attached(p)) {
+        return;
+    }
+    their = oa_ext_peer_id(&p->extp, OA_EXT_OA_LIVE);
+    if (their == 0) {
+        return;
+    }
+    peer_send_extended(p, their, payload, len);
+}
+
+void oa_peer_fail(oa_peer *p, const char *why, int ban)
+{
+    if (p != NULL && !p->closing) {
+        peer_fail(p, why, ban);
+    }
+}
+
+int oa_peer_usable(const oa_peer *p)
+{
+    return p != NULL && peer_live(p) && peer_attached(p) && p->handshake_done;
+}
+
+void oa_peer_send_ext_update(oa_peer *p)
+{
+    peer_priv *pv;
+    const uint8_t *desc = NULL;
+    size_t dlen = 0;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    if (p == NULL || p->t == NULL || p->t->live == NULL || !peer_live(p) || !peer_attached(p) ||
+        !(p->ext & OA_WIRE_EXT_EXTENDED)) {
+        return;
+    }
+    pv = PV(p);
+    if (!pv->intro_sent || oa_live_descriptor(p->t, &desc, &dlen) != 0 ||
+        dlen > OA_EXT_MAX_METADATA_SIZE || pv->local.metadata_size == dlen) {
+        return; /* not sent yet (send_intro will say it), or nothing new to say */
+    }
+    pv->local.metadata_size = dlen;
+    if (oa_ext_handshake_build(&pv->local, &payload, &plen) != 0) {
+        return;
+    }
+    peer_send_extended(p, 0, payload, plen); /* BEP 10: a later handshake updates */
+    free(payload);
 }

@@ -268,7 +268,8 @@ static int read_config(oa_engine *e)
     } ints[] = {{"max_torrents", 0},   {"max_peers", 0},         {"max_connections", 0},
                 {"upload_slots", 0},   {"upload_rate_kib", 0},   {"download_rate_kib", 0},
                 {"max_requests", 0},   {"hash_fail_strikes", 0}, {"ban_minutes", 0},
-                {"cache_limit_mb", 0}, {"read_cache_mb", 0},     {"stream_window_mb", 0}};
+                {"cache_limit_mb", 0}, {"read_cache_mb", 0},     {"stream_window_mb", 0},
+                {"live_join_behind", 0}, {"live_source_fanout", 0}};
     size_t i;
     char dir[1024];
     int rc;
@@ -294,6 +295,8 @@ static int read_config(oa_engine *e)
     c->cache_limit = (uint64_t)ints[9].v * MIB;
     c->read_cache_bytes = (uint64_t)ints[10].v * MIB;
     c->stream_window_bytes = (uint64_t)ints[11].v * MIB;
+    c->live_join_behind = (unsigned)ints[12].v;
+    c->live_source_fanout = ints[13].v > 0 ? (unsigned)ints[13].v : 1;
     c->connect_per_tick = 8;
     c->request_timeout_ms = 30000;
     c->peer_timeout_ms = 120000;
@@ -377,6 +380,10 @@ static int swarm_configure(void *state, const char *key, const char *value)
             }
         }
         bans_expire(e, now);
+    } else if (strcmp(key, "live_join_behind") == 0) {
+        e->cfg.live_join_behind = (unsigned)v;
+    } else if (strcmp(key, "live_source_fanout") == 0) {
+        e->cfg.live_source_fanout = v > 0 ? (unsigned)v : 1;
     } else if (strcmp(key, "trackers") == 0) {
         snprintf(e->cfg.trackers, sizeof(e->cfg.trackers), "%s", value);
     } else if (strcmp(key, "bootstrap_peers") == 0) {
@@ -436,7 +443,9 @@ static int svc_open(void *instance, const char *uri, const void *torrent, size_t
 
 static void svc_close(oa_swarm_handle *h)
 {
-    if (h != NULL) {
+    if (h != NULL && h->t != NULL && h->t->live != NULL) {
+        oa_live_handle_close(h); /* the last live handle removes the stream */
+    } else if (h != NULL) {
         oa_torrent_handle_close(h);
     }
 }
@@ -583,6 +592,42 @@ static int svc_metainfo(oa_swarm_handle *h, uint8_t **out, size_t *len)
     return 0;
 }
 
+/* ---- live streams (issue 7): forwarded to live.c ---------------------------------- */
+
+static int svc_live_open(void *instance, const uint8_t id[20], const void *descriptor,
+                         size_t descriptor_len, int publish, const oa_swarm_live_cbs *cbs,
+                         void *arg, oa_swarm_handle **out)
+{
+    oa_engine *e = instance;
+    if (e->stopping) {
+        e->api->set_error(e->self, "the swarm is stopping");
+        return OA_ESTATE;
+    }
+    return oa_live_open(e, id, descriptor, descriptor_len, publish, cbs, arg, out);
+}
+
+static void svc_live_stats(oa_swarm_handle *h, oa_swarm_live_stats *st)
+{
+    uint32_t size;
+    if (h == NULL || st == NULL) {
+        return;
+    }
+    if (h->t != NULL && h->t->live != NULL) {
+        oa_live_stats(h->t, st);
+        return;
+    }
+    size = st->size;
+    if (size > sizeof(uint32_t)) {
+        memset((uint8_t *)st + sizeof(uint32_t), 0,
+               (size < sizeof(*st) ? size : sizeof(*st)) - sizeof(uint32_t));
+    }
+    if (size >= offsetof(oa_swarm_live_stats, error) + sizeof(st->error)) {
+        snprintf(st->error, sizeof(st->error), "%s",
+                 h->t == NULL ? "content removed" : "not a live stream");
+    }
+    st->size = size;
+}
+
 static void svc_fill(oa_engine *e, oa_swarm *s)
 {
     memset(s, 0, sizeof(*s));
@@ -599,6 +644,10 @@ static void svc_fill(oa_engine *e, oa_swarm *s)
     s->available = svc_available;
     s->stats = svc_stats;
     s->metainfo = svc_metainfo;
+    s->live_open = svc_live_open;
+    s->live_publish = oa_live_publish;
+    s->live_chat = oa_live_chat;
+    s->live_stats = svc_live_stats;
 }
 
 /* ---- health --------------------------------------------------------------------- */
@@ -974,6 +1023,14 @@ static const oa_config_def swarm_config[] = {
      .flags = OA_CFG_LIVE,
      .help = "Peer addresses (ip:port or [ipv6]:port, space separated) tried for every "
              "content."},
+    {.key = "live_join_behind", .type = OA_CFG_INT, .default_value = "3", .min = 0, .max = 100,
+     .flags = OA_CFG_LIVE,
+     .help = "Live streams: how many chunks behind the live edge a newly joined viewer "
+             "starts (more is smoother, less is closer to live)."},
+    {.key = "live_source_fanout", .type = OA_CFG_INT, .default_value = "1", .min = 1, .max = 50,
+     .flags = OA_CFG_LIVE,
+     .help = "Live streams: how many peers a broadcasting source announces each new chunk "
+             "to; the others get it from those peers, which keeps the source's upload low."},
     {.key = NULL},
 };
 

@@ -445,6 +445,9 @@ void oa_torrent_tick(oa_torrent *t, uint64_t now_ms)
             tor_kick(t);
         }
     }
+    if (!t->closing && t->live != NULL) {
+        oa_live_tick(t, now_ms); /* live.c: timeouts, HAVE/ACK, stats */
+    }
     /* cfg.cache_limit (disk space over all contents) is plugin.c's. */
     pv->holds--;
     tor_maybe_free(t);
@@ -488,6 +491,9 @@ void oa_torrent_stats(oa_torrent *t, oa_swarm_stats *st)
         full.total_length = t->mi->total_length;
         full.pieces = (uint32_t)t->mi->piece_count;
         full.piece_length = t->mi->piece_length <= UINT32_MAX ? (uint32_t)t->mi->piece_length : 0;
+    }
+    if (t->live != NULL && oa_live_name(t) != NULL) {
+        snprintf(full.name, sizeof(full.name), "%s", oa_live_name(t));
     }
     if (t->state == OA_SWARM_ERROR) {
         snprintf(full.error, sizeof(full.error), "%s", t->error);
@@ -579,6 +585,13 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
     hash = mag != NULL ? mag->info_hash : mi->info_hash;
 
     t = oa_engine_find(e, hash);
+    if (t != NULL && !t->closing && (t->live != NULL) != (opts->live != NULL)) {
+        /* live (issue 7): one info-hash is either a live stream or content */
+        rc = oa_swarm_fail(err, errlen, OA_EEXIST, "",
+                           "%s is already open as %s.", t->hex,
+                           t->live != NULL ? "a live stream" : "ordinary content");
+        goto fail;
+    }
     if (t != NULL && !t->closing) {
         if (mi != NULL && t->mi == NULL) {
             OA_LOG(e, OA_LOG_INFO, "%s: metadata adopted from a .torrent", t->hex);
@@ -613,6 +626,7 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
     }
     t->priv = pv;
     t->e = e;
+    t->live = opts->live;
     memcpy(t->info_hash, hash, 20);
     oa_infohash_to_hex(t->info_hash, t->hex);
     t->cache = calloc(1, sizeof(read_cache));
@@ -853,6 +867,9 @@ static void torrent_free(oa_torrent *t)
         free(pv);
     }
     oa_metainfo_free(t->mi);
+    if (t->live != NULL) {
+        oa_live_free(t); /* live.c's state, handles' records and chunks */
+    }
     free(t->uri);
     free(t->save_dir);
     free(t);

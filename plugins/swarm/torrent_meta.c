@@ -134,6 +134,9 @@ int oa_torrent_peer_attach(oa_torrent *t, oa_peer *p)
         }
         oa_peer_metadata_ready(p);
     }
+    if (t->live != NULL) {
+        oa_live_peer_attach(t, p); /* live.c: its oa_live state */
+    }
     return 0;
 }
 
@@ -153,6 +156,9 @@ void oa_torrent_peer_detach(oa_torrent *t, oa_peer *p)
     }
     if (!found) {
         return;
+    }
+    if (p->live != NULL) {
+        oa_live_peer_detach(t, p); /* live.c frees p->live */
     }
     if (t->picker != NULL && p->pk != 0) {
         oa_picker_peer_remove(t->picker, p->pk);
@@ -551,7 +557,8 @@ void tor_fetch_service(oa_torrent *t, uint64_t now)
         return;
     }
     err[0] = '\0';
-    rc = oa_meta_fetch_result(t->fetch, &mi, err, sizeof(err));
+    /* live: oa_live_meta_data() takes the descriptor, never a parsed result */
+    rc = t->live != NULL ? OA_ESTATE : oa_meta_fetch_result(t->fetch, &mi, err, sizeof(err));
     if (rc == 0) {
         OA_LOG(t->e, OA_LOG_INFO, "%s: metadata fetched from peers (%s)", t->hex, mi->name);
         tor_metadata_known(t, mi, 1);
@@ -593,6 +600,11 @@ void oa_torrent_meta_data(oa_torrent *t, oa_peer *p, const oa_meta_msg *msg)
     int rc;
 
     if (t->fetch == NULL || t->closing) {
+        return;
+    }
+    if (t->live != NULL) {
+        oa_live_meta_data(t, p, msg); /* a live descriptor, not an info dictionary */
+        tor_kick(t);
         return;
     }
     rc = oa_meta_fetch_on_data(t->fetch, p->id, msg);

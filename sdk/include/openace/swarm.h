@@ -57,6 +57,9 @@ extern "C" {
 
 typedef struct oa_swarm_handle oa_swarm_handle; /* one consumer's view of one content */
 typedef struct oa_swarm_read oa_swarm_read;     /* one pending read */
+struct oa_swarm_live_cbs;
+struct oa_swarm_live_chunk;
+struct oa_swarm_live_stats;
 
 /* States of a content (oa_swarm_stats.state). */
 #define OA_SWARM_METADATA 0   /* a magnet: fetching the info dictionary from peers */
@@ -169,7 +172,86 @@ typedef struct oa_swarm {
      * with api->free. OA_ESTATE before the metadata, OA_ECANCELED on a
      * detached handle, OA_ENOMEM. */
     int (*metainfo)(oa_swarm_handle *h, uint8_t **out, size_t *len);
+
+    /* ---- appended later in version 1: live streams (issue 7) ----------
+     * Check OA_SWARM_HAS(s, live_stats). A live stream is a swarm content
+     * whose info-hash is the SHA-1 of its live descriptor (the content
+     * ID); peers speak the "oa_live" BEP 10 extension
+     * (docs/live-protocol.md). Its handles work with close() and
+     * info_hash(); read, file and the other byte-space calls fail with
+     * OA_ESTATE. */
+
+    /* Joins (or, with publish, sources) the live stream id. descriptor
+     * (may be NULL when not publishing) is its bytes; without them they
+     * are fetched from peers found through the trackers and
+     * bootstrap_peers (BEP 9, verified against id). cbs is copied.
+     * Viewers receive verified chunks from join_behind chunks behind the
+     * live edge on (the swarm's live_join_behind setting), in sequence
+     * order. OA_EINVAL (bad id, descriptor not matching id, not a
+     * descriptor), OA_EEXIST (id already open as ordinary content),
+     * OA_EAGAIN, OA_ENOMEM. */
+    int (*live_open)(void *instance, const uint8_t id[20], const void *descriptor,
+                     size_t descriptor_len, int publish, const struct oa_swarm_live_cbs *cbs,
+                     void *arg, oa_swarm_handle **out);
+    /* Source only (a handle opened with publish): adds a chunk the caller
+     * signed with the descriptor's key (the fields of oa_swarm_live_chunk;
+     * gap is ignored) and announces it. The bytes are copied. OA_EPROTO when its signature or hash is
+     * wrong, OA_ERANGE when the window rule refuses it, OA_ESTATE on a
+     * viewer handle. */
+    int (*live_publish)(oa_swarm_handle *h, const struct oa_swarm_live_chunk *chunk);
+    /* Sends a signed chat message (livecore's encoding) to the swarm; it
+     * also comes back through cbs->chat once accepted. OA_EPROTO when it
+     * does not verify, OA_EAGAIN over the sender's rate limit. */
+    int (*live_chat)(oa_swarm_handle *h, const uint8_t *msg, size_t len);
+    /* Fills *st (set st->size first). */
+    void (*live_stats)(oa_swarm_handle *h, struct oa_swarm_live_stats *st);
 } oa_swarm;
+
+/* One verified chunk of a live stream (and what live_publish takes). */
+typedef struct oa_swarm_live_chunk {
+    uint64_t seq;
+    int64_t ts_ms;          /* unix ms when the source made it */
+    int64_t pts_us;         /* -1 unknown */
+    int64_t duration_us;    /* 0 unknown */
+    uint8_t hash[32];       /* SHA-256 of data */
+    uint8_t sig[64];        /* Ed25519 over seq|ts|hash|pts|duration */
+    const uint8_t *data;    /* valid during the call */
+    size_t len;
+    int gap;                /* chunks before this one were skipped */
+} oa_swarm_live_chunk;
+
+/* Callbacks of a live handle, on the loop. descriptor: status 0 and the
+ * verified descriptor's bytes once known (at once on a later loop turn
+ * when given to live_open), or status < 0 with reason (the stream could
+ * not be joined; nothing more comes). chunk: each verified chunk, in
+ * order (not called on a publishing handle). chat: each accepted chat
+ * message (signature checked, de-duplicated, within limits, sender not
+ * muted), the encoded bytes. peer: a peer joined (joined 1) or left (0)
+ * the live swarm; addr is "ip:port". Any callback may be NULL. */
+typedef struct oa_swarm_live_cbs {
+    uint32_t size;          /* sizeof(oa_swarm_live_cbs) of the caller */
+    void (*descriptor)(void *arg, oa_swarm_handle *h, int status, const char *reason,
+                       const uint8_t *desc, size_t len);
+    void (*chunk)(void *arg, oa_swarm_handle *h, const oa_swarm_live_chunk *c);
+    void (*chat)(void *arg, oa_swarm_handle *h, const uint8_t *msg, size_t len);
+    void (*peer)(void *arg, oa_swarm_handle *h, const char *addr, int joined);
+} oa_swarm_live_cbs;
+
+typedef struct oa_swarm_live_stats {
+    uint32_t size;          /* the caller sets sizeof(oa_swarm_live_stats) */
+    int have_descriptor;
+    uint64_t first, last;   /* chunks held; last is the edge (0/0 when none) */
+    int has_edge;
+    uint32_t peers;
+    uint64_t downloaded, uploaded;   /* payload bytes of chunks */
+    uint64_t download_rate, upload_rate;
+    uint64_t chunks_in;     /* chunks verified and kept */
+    uint64_t rejected;      /* chunks or headers refused (signature, hash, window) */
+    /* latency of the last chunks, ms from ts_ms to verified here */
+    uint32_t latency_median_ms, latency_p95_ms;
+    uint32_t latency_samples;
+    char error[160];
+} oa_swarm_live_stats;
 
 /* True when the provider's struct has the named field. */
 #define OA_SWARM_HAS(s, field)                                                             \
