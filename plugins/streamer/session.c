@@ -455,12 +455,13 @@ static void answer_json(st_plugin *p, st_start *st, st_session *s)
     reply_json_text(p, st->req, text);
 }
 
+static void begin_session(st_start *st, st_content *c);
+
 /* The content is named: open it, find or make the session, answer. */
 static void begin_with(st_start *st, const char *uri, const void *file, size_t len)
 {
     st_plugin *p = st->p;
     st_content *c = NULL;
-    st_session *s;
     char err[200];
     const oa_live *live = NULL;
     char live_id[41];
@@ -493,6 +494,14 @@ static void begin_with(st_start *st, const char *uri, const void *file, size_t l
     if (file != NULL && !c->is_live && c->content_id[0] == '\0') {
         st_catalog_add(p, file, len, c->infohash, c->content_id);
     }
+    begin_session(st, c);
+}
+
+/* The content is open: find or make the session and answer. */
+static void begin_session(st_start *st, st_content *c)
+{
+    st_plugin *p = st->p;
+    st_session *s;
     /* A session holds the reference; a new content with no session yet is
      * referenced here so that a failure below frees it. */
     st_content_ref(c);
@@ -522,6 +531,30 @@ static void on_fetched(void *arg, int status, const uint8_t *data, size_t len, c
         return;
     }
     begin_with(st, NULL, data, len);
+}
+
+/* A content ID this engine has no transport file for may still be a live
+ * stream that peers know: when a live engine runs, it is asked to fetch
+ * the descriptor from them. Returns 1 when the request is taken care of
+ * (playing or answered), 0 when there is no live engine to ask. */
+static int begin_live_by_id(st_start *st)
+{
+    st_plugin *p = st->p;
+    const oa_live *live = p->api->service_lookup(p->self, OA_LIVE_SERVICE, 1, NULL);
+    st_content *c = NULL;
+    char err[200];
+    int rc;
+    if (live == NULL) {
+        return 0;
+    }
+    rc = st_content_open_live(p, live, st->rq.id, NULL, 0, &c, err, sizeof(err));
+    if (rc != 0) {
+        reply_error(p, st->req, st->rq.format_json, rc == OA_EINVAL ? 400 : 503, err);
+        free(st);
+        return 1;
+    }
+    begin_session(st, c);
+    return 1;
 }
 
 static int begin(st_plugin *p, oa_http_req *req, int hls)
@@ -562,6 +595,9 @@ static int begin(st_plugin *p, oa_http_req *req, int hls)
         size_t len = 0;
         if (st_catalog_get(p, st->rq.id, &file, &len) != 0) {
             char msg[200];
+            if (begin_live_by_id(st)) {
+                break;
+            }
             snprintf(msg, sizeof(msg),
                      "unknown content_id %s: this engine has not seen its transport file "
                      "(play it once by url=, magnet= or infohash=)",
