@@ -11,6 +11,7 @@ import { mountScript, mountScripts } from './pages/scripts.js';
 import { mountLogs } from './pages/logs.js';
 import { mountEvents } from './pages/events.js';
 import { mountAudit } from './pages/audit.js';
+import { mountLive } from './pages/live.js';
 
 const routes = [
   { re: /^\/admin\/?$/, title: 'Overview', nav: '/admin/', mount: mountOverview },
@@ -19,6 +20,7 @@ const routes = [
   { re: /^\/admin\/scripts\/?$/, title: 'Scripts', nav: '/admin/scripts', mount: mountScripts },
   { re: /^\/admin\/scripts\/([^/]+)\/?$/, title: 'Script', nav: '/admin/scripts', mount: mountScript },
   { re: /^\/admin\/logs\/?$/, title: 'Logs', nav: '/admin/logs', mount: mountLogs },
+  { re: /^\/admin\/live\/?$/, title: 'Live', nav: '/admin/live', mount: mountLive },
   { re: /^\/admin\/events\/?$/, title: 'Events', nav: '/admin/events', mount: mountEvents },
   { re: /^\/admin\/audit\/?$/, title: 'Audit', nav: '/admin/audit', mount: mountAudit },
 ];
