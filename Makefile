@@ -33,15 +33,23 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The first run of a data folder turns on playback (transport-tcp, swarm,
-# segmenter, streamer) so that /ace/getstream works at once; later runs keep
-# whatever the administrator chose since.
+# segmenter, streamer) so that /ace/getstream works at once, and live
+# broadcasting with a demo broadcast "demo" of a generated test pattern
+# (auto-start, so later runs resume it); later runs keep whatever the
+# administrator chose since. The engine runs in the foreground (Ctrl-C stops
+# it); beside it, scripts/live-demo.sh waits for the admin API, starts the demo
+# once and prints where to watch it. HTTP is the listener's address.
 PLAYBACK_PLUGINS = transport-tcp swarm segmenter streamer
+HTTP ?= 127.0.0.1:6878
 run: build
 	@if [ ! -e $(DATA)/.playback-defaults ]; then \
 	  for p in $(PLAYBACK_PLUGINS); do \
 	    $(BUILD)/bin/openace --data $(DATA) plugins enable $$p || exit 1; \
 	  done; touch $(DATA)/.playback-defaults; fi
-	$(BUILD)/bin/openace --data $(DATA) $(RUN_ARGS)
+	@if [ ! -e $(DATA)/.live-demo ]; then \
+	  $(BUILD)/bin/openace --data $(DATA) plugins enable live || exit 1; fi
+	@scripts/live-demo.sh $(BUILD)/bin/openace $(DATA) $(HTTP) $$$$ & \
+	exec $(BUILD)/bin/openace --data $(DATA) --http $(HTTP) $(RUN_ARGS)
 
 test: test-deps $(BROWSER_DEPS) $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -67,6 +75,7 @@ bench: build
 	bench/lua/run.sh $(BUILD)
 	bench/swarm-throughput/run.sh $(BUILD)
 	bench/startup/run.sh $(BUILD)
+	bench/live/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-san build-asan build-ubsan
