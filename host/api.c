@@ -2,6 +2,7 @@
  * plugin takes through it (timers, subscriptions, work, services) are tracked
  * per plugin and released when the plugin stops. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,10 +244,15 @@ typedef struct oa_work {
     void *arg;
 } oa_work;
 
+/* A plugin's job on a libuv worker thread. Jobs may use OpenSSL (hashing,
+ * libcurl's TLS), which keeps per-thread state; libuv's threads can outlive
+ * OpenSSL's cleanup at exit, and their state would then never be freed, so
+ * it is released after each job (the next use makes it again). */
 static void work_run(uv_work_t *req)
 {
     oa_work *w = req->data;
     w->work(w->arg);
+    OPENSSL_thread_stop();
 }
 
 static void work_after(uv_work_t *req, int status)

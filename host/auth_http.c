@@ -433,6 +433,9 @@ static void auth_login_work(uv_work_t *w)
     auth_pending *p = w->data;
 
     auth_verify_run(&p->v, p->password);
+    /* OpenSSL's per-thread state (PBKDF2 made some): freed now, since this
+     * libuv thread may outlive OpenSSL's cleanup at exit. */
+    OPENSSL_thread_stop();
 }
 
 /* Loop thread, after the work (or its cancellation by libuv). */
