@@ -21,180 +21,12 @@
  */
 #include "live_int.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <strings.h>
 
 enum { BC_STOPPED = 0, BC_STARTING, BC_LIVE, BC_RECONNECTING };
 
 static const char *const state_names[] = {"stopped", "starting", "live", "reconnecting"};
-
-struct lv_bc {
-    lv_bc *next;
-    lv_plugin *p;
-    lv_bc_args a;
-    int64_t created;          /* unix seconds: of the descriptor */
-    int has_last;             /* a chunk was ever made */
-    uint64_t last_seq;        /* the newest sequence number used */
-    uint64_t next_seq;        /* the next one to use */
-    int have_key;
-    uint8_t seed[OA_LC_KEY_LEN];
-    uint8_t pub[OA_LC_KEY_LEN];
-    uint8_t *desc;            /* malloc'd descriptor bytes, NULL until made */
-    size_t desc_len;
-    char hex[41];             /* content ID, "" until the descriptor is made */
-    int state;
-    int user_stopped;
-    char source_error[256];
-    oa_media_job *job;
-    oa_timer *retry;
-    uint32_t backoff_s;       /* the last back-off used; 0 after a healthy minute */
-    uint64_t job_ms;          /* monotonic: when the job was opened */
-    uint64_t last_chunk_ms;   /* monotonic: the newest chunk, or job_ms */
-    uint64_t healthy_since;   /* monotonic: first chunk of this job, 0 none */
-    uint64_t chunks;          /* chunks made since the broadcast (re)started */
-    uint32_t since_persist;
-    int gap;                  /* skip a sequence number: the source was reopened */
-    lv_stream *stream;
-};
-
-/* ---- the kv store ---------------------------------------------------------- */
-
-static void kv_name(char *out, size_t len, const char *prefix, const char *name)
-{
-    snprintf(out, len, "%s%s", prefix, name);
-}
-
-static json_t *kv_json(lv_plugin *p, const char *key)
-{
-    char *v = NULL;
-    size_t len = 0;
-    json_t *o;
-    if (p->api->kv_get(p->self, key, &v, &len) != 0) {
-        return NULL;
-    }
-    o = json_loadb(v, len, 0, NULL);
-    p->api->free(v);
-    return o;
-}
-
-static int kv_put_json(lv_plugin *p, const char *key, json_t *o)
-{
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    int rc;
-    json_decref(o);
-    if (text == NULL) {
-        return OA_ENOMEM;
-    }
-    rc = p->api->kv_set(p->self, key, text, strlen(text));
-    free(text);
-    return rc;
-}
-
-static int save_index(lv_plugin *p)
-{
-    json_t *names = json_array();
-    for (lv_bc *bc = p->bcs; bc != NULL; bc = bc->next) {
-        json_array_append_new(names, json_string(bc->a.name));
-    }
-    return kv_put_json(p, "bcs", names);
-}
-
-static char *b64_encode(const uint8_t *in, size_t len)
-{
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    if (out != NULL) {
-        EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-    }
-    return out;
-}
-
-static uint8_t *b64_decode(const char *in, size_t *len)
-{
-    size_t n = strlen(in);
-    uint8_t *out;
-    int got;
-    size_t pad = 0;
-    if (n == 0 || n % 4 != 0) {
-        return NULL;
-    }
-    out = malloc(n / 4 * 3 + 1);
-    if (out == NULL) {
-        return NULL;
-    }
-    got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-    if (got < 0) {
-        free(out);
-        return NULL;
-    }
-    pad = (in[n - 1] == '=') + (in[n - 2] == '=');
-    *len = (size_t)got - pad;
-    return out;
-}
-
-/* Writes the broadcast's record. */
-static int save_record(lv_bc *bc)
-{
-    lv_plugin *p = bc->p;
-    char key[LV_NAME_MAX + 8];
-    json_t *trackers = json_array();
-    json_t *o;
-    for (size_t i = 0; i < bc->a.ntrackers; i++) {
-        json_array_append_new(trackers, json_string(bc->a.trackers[i]));
-    }
-    o = json_pack("{s:s, s:s, s:b, s:f, s:I, s:o, s:b, s:I, s:b}", "name", bc->a.name,
-                  "source", bc->a.source, "loop", bc->a.loop, "chunk_seconds",
-                  bc->a.chunk_seconds, "window", (json_int_t)bc->a.window, "trackers", trackers,
-                  "auto_start", bc->a.auto_start, "created", (json_int_t)bc->created,
-                  "stopped", bc->user_stopped);
-    if (o == NULL) {
-        return OA_ENOMEM;
-    }
-    if (bc->has_last) {
-        json_object_set_new(o, "last_seq", json_integer((json_int_t)bc->last_seq));
-    }
-    if (bc->desc != NULL) {
-        char *b = b64_encode(bc->desc, bc->desc_len);
-        if (b != NULL) {
-            json_object_set_new(o, "descriptor", json_string(b));
-            free(b);
-        }
-    }
-    kv_name(key, sizeof(key), "bc/", bc->a.name);
-    return kv_put_json(p, key, o);
-}
-
-/* Loads the broadcast's key, or makes and stores one. */
-static int load_key(lv_bc *bc)
-{
-    lv_plugin *p = bc->p;
-    char key[LV_NAME_MAX + 8];
-    char *v = NULL;
-    size_t len = 0;
-    int rc;
-    if (bc->have_key) {
-        return 0;
-    }
-    kv_name(key, sizeof(key), "key/", bc->a.name);
-    rc = p->api->kv_get(p->self, key, &v, &len);
-    if (rc == 0 && len == OA_LC_KEY_LEN) {
-        memcpy(bc->seed, v, OA_LC_KEY_LEN);
-        p->api->free(v);
-        rc = oa_lc_pubkey(bc->seed, bc->pub);
-    } else {
-        if (rc == 0) {
-            p->api->free(v);
-            p->api->log(p->self, OA_LOG_WARN, "broadcast \"%s\": its stored key is damaged; "
-                        "making a new one (its content ID changes)", bc->a.name);
-        }
-        rc = oa_lc_keygen(bc->seed, bc->pub);
-        if (rc == 0) {
-            rc = p->api->kv_set(p->self, key, bc->seed, OA_LC_KEY_LEN);
-        }
-    }
-    bc->have_key = rc == 0;
-    return rc;
-}
 
 /* ---- broadcasts ----------------------------------------------------------------- */
 
@@ -216,58 +48,6 @@ static lv_bc *bc_find_hex(lv_plugin *p, const char *hex)
         }
     }
     return NULL;
-}
-
-static void set_descriptor(lv_bc *bc, uint8_t *desc, size_t len)
-{
-    uint8_t id[OA_LC_ID_LEN];
-    free(bc->desc);
-    bc->desc = desc;
-    bc->desc_len = len;
-    oa_lc_content_id(desc, len, id);
-    oa_lc_hex40(id, bc->hex);
-}
-
-/* A broadcast from a stored record (not running). NULL when the record is
- * missing or damaged (logged). */
-static lv_bc *bc_from_record(lv_plugin *p, const char *name)
-{
-    char key[LV_NAME_MAX + 8];
-    char err[200];
-    json_t *o;
-    json_t *v;
-    lv_bc *bc = calloc(1, sizeof(*bc));
-    if (bc == NULL) {
-        return NULL;
-    }
-    bc->p = p;
-    kv_name(key, sizeof(key), "bc/", name);
-    o = kv_json(p, key);
-    if (o == NULL || lv_args_parse(o, p->cfg.default_chunk_seconds, p->cfg.default_window,
-                                   &bc->a, err, sizeof(err)) != 0) {
-        p->api->log(p->self, OA_LOG_WARN, "the stored broadcast \"%s\" is missing or damaged; "
-                    "start it again", name);
-        json_decref(o);
-        free(bc);
-        return NULL;
-    }
-    bc->created = (int64_t)json_integer_value(json_object_get(o, "created"));
-    v = json_object_get(o, "last_seq");
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        bc->has_last = 1;
-        bc->last_seq = (uint64_t)json_integer_value(v);
-    }
-    bc->user_stopped = json_is_true(json_object_get(o, "stopped"));
-    v = json_object_get(o, "descriptor");
-    if (json_is_string(v)) {
-        size_t len = 0;
-        uint8_t *d = b64_decode(json_string_value(v), &len);
-        if (d != NULL) {
-            set_descriptor(bc, d, len);
-        }
-    }
-    json_decref(o);
-    return bc;
 }
 
 static void close_job(lv_bc *bc)
@@ -333,6 +113,40 @@ static void on_open(void *arg, oa_media_job *job, int status, const char *reason
     }
 }
 
+void lv_bc_swarm_failed(lv_bc *bc, const char *reason)
+{
+    if (bc->stream != NULL) {
+        lv_stream_swarm_close(bc->stream);
+    }
+    bc->publish_fails = 0;
+    source_fail(bc, reason);
+}
+
+/* What live_publish answered for chunk seq: removed content (the handle
+ * is detached) or LV_PUBLISH_FAILS refusals in a row fail the swarm
+ * stream (lv_bc_swarm_failed); a single refusal is only logged. */
+static void publish_result(lv_bc *bc, uint64_t seq, int rc)
+{
+    lv_plugin *p = bc->p;
+    char why[200];
+    if (rc == 0) {
+        bc->publish_fails = 0;
+        return;
+    }
+    bc->publish_fails++;
+    p->api->log(p->self, OA_LOG_WARN, "broadcast \"%s\": the swarm refused chunk %llu: %s",
+                bc->a.name, (unsigned long long)seq, oa_strerror(rc));
+    if (rc == OA_ECANCELED) {
+        snprintf(why, sizeof(why), "the swarm removed the stream's content");
+    } else if (bc->publish_fails >= LV_PUBLISH_FAILS) {
+        snprintf(why, sizeof(why), "the swarm refused %u chunks in a row: %s",
+                 bc->publish_fails, oa_strerror(rc));
+    } else {
+        return;
+    }
+    lv_bc_swarm_failed(bc, why);
+}
+
 static void on_chunk(void *arg, const oa_media_chunk *chunk)
 {
     lv_bc *bc = arg;
@@ -340,7 +154,7 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     oa_lc_chunk c;
     lv_hdr hdr;
     uint64_t seq = bc->next_seq + (bc->gap ? 1 : 0);
-    int64_t ts = lv_wallclock_ms();
+    int64_t ts = lv_chunk_ts(lv_wallclock_ms(), bc->has_last, bc->last_ts);
     uint32_t flags = chunk->flags & OA_MEDIA_DISCONTINUITY;
     int rc;
     if (chunk->len == 0 || chunk->len > OA_LC_MAX_CHUNK) {
@@ -359,6 +173,7 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
         return;
     }
     bc->last_seq = seq;
+    bc->last_ts = ts;
     bc->has_last = 1;
     bc->next_seq = seq + 1;
     bc->chunks++;
@@ -374,7 +189,7 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     }
     if (++bc->since_persist >= LV_PERSIST_EVERY) {
         bc->since_persist = 0;
-        save_record(bc);
+        lv_bc_save_record(bc);
     }
     if (bc->stream == NULL) {
         return;
@@ -391,10 +206,10 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
         sc.data = chunk->data;
         sc.len = chunk->len;
         rc = p->swarm->live_publish(bc->stream->h, &sc);
-        if (rc != 0) {
-            p->api->log(p->self, OA_LOG_WARN, "broadcast \"%s\": the swarm refused chunk %llu: "
-                        "%s", bc->a.name, (unsigned long long)seq, oa_strerror(rc));
-        }
+        publish_result(bc, seq, rc);
+    }
+    if (bc->stream == NULL) {
+        return;
     }
     hdr.seq = seq;
     hdr.size = (uint32_t)chunk->len;
@@ -456,6 +271,21 @@ static void on_retry(void *arg, oa_timer *t)
     (void)t;
     bc->retry = NULL;
     if (bc->state == BC_RECONNECTING && bc->job == NULL) {
+        char err[300];
+        int rc = 0;
+        if (bc->stream == NULL) {
+            rc = lv_stream_open_source(bc->p, bc, bc->desc, bc->desc_len, &bc->stream, err,
+                                       sizeof(err));
+            if (rc != 0) {
+                bc->stream = NULL;
+            }
+        } else if (bc->stream->h == NULL) {
+            rc = lv_stream_swarm_reopen(bc->stream, err, sizeof(err));
+        }
+        if (rc != 0) {
+            source_fail(bc, err);
+            return;
+        }
         bc->p->api->log(bc->p->self, OA_LOG_INFO, "broadcast \"%s\": reopening %s",
                         bc->a.name, bc->a.source);
         open_job(bc);
@@ -496,7 +326,7 @@ static int make_descriptor(lv_bc *bc, char *err, size_t errlen)
                     "trackers changed, so it gets a new content ID", bc->a.name);
     }
     bc->created = d.created;
-    set_descriptor(bc, out, len);
+    lv_bc_set_descriptor(bc, out, len);
     return 0;
 }
 
@@ -532,7 +362,7 @@ static int bc_run_inner(lv_bc *bc, char *err, size_t errlen)
     }
     snprintf(old_hex, sizeof(old_hex), "%s", bc->hex);
     close_job(bc);
-    rc = load_key(bc);
+    rc = lv_bc_load_key(bc);
     if (rc != 0) {
         snprintf(err, errlen, "cannot make or store the broadcast's key: %s", oa_strerror(rc));
         return rc;
@@ -556,6 +386,12 @@ static int bc_run_inner(lv_bc *bc, char *err, size_t errlen)
             bc->stream = NULL;
             return rc;
         }
+    } else {
+        /* Its swarm handle may be closed, waiting for the retry. */
+        rc = lv_stream_swarm_reopen(bc->stream, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
     }
     bc->next_seq = lv_seq_resume(bc->has_last, bc->has_last ? bc->last_seq : 0);
     if (bc->has_last) {
@@ -569,8 +405,8 @@ static int bc_run_inner(lv_bc *bc, char *err, size_t errlen)
     bc->since_persist = 0;
     bc->source_error[0] = '\0';
     bc->state = BC_STARTING;
-    save_record(bc);
-    save_index(p);
+    lv_bc_save_record(bc);
+    lv_bc_save_index(p);
     p->api->log(p->self, OA_LOG_INFO, "broadcast \"%s\" (%s) starting from %s, chunk %llu on",
                 bc->a.name, bc->hex, bc->a.source, (unsigned long long)bc->next_seq);
     lv_publish(p, "live.started",
@@ -596,7 +432,7 @@ static void bc_halt(lv_bc *bc, const char *reason, int by_user)
         bc->user_stopped = 1;
     }
     if (bc->have_key) {
-        save_record(bc);
+        lv_bc_save_record(bc);
     }
     if (was_running) {
         p->api->log(p->self, OA_LOG_INFO, "broadcast \"%s\" stopped (%s) after chunk %llu",
@@ -640,7 +476,7 @@ const uint8_t *lv_bc_seed_for(lv_plugin *p, const uint8_t id[OA_LC_ID_LEN])
 
 void lv_bc_load_all(lv_plugin *p)
 {
-    json_t *names = kv_json(p, "bcs");
+    json_t *names = lv_kv_json(p, "bcs");
     size_t i;
     json_t *v;
     lv_bc **tail = &p->bcs;
@@ -651,7 +487,7 @@ void lv_bc_load_all(lv_plugin *p)
         if (name == NULL || bc_find(p, name) != NULL) {
             continue;
         }
-        bc = bc_from_record(p, name);
+        bc = lv_bc_from_record(p, name);
         if (bc == NULL) {
             continue;
         }
@@ -769,6 +605,12 @@ int lv_bc_cmd_start(lv_plugin *p, const char *json_args, char **out)
     rc = bc_run(bc, err, sizeof(err));
     if (rc != 0) {
         if (created) {
+            /* A new name leaves nothing behind: lv_bc_load_key stored its key. */
+            char key[LV_NAME_MAX + 8];
+            if (bc->key_made) {
+                lv_kv_name(key, sizeof(key), "key/", bc->a.name);
+                p->api->kv_del(p->self, key);
+            }
             bc_unlink_free(bc);
         }
         return lv_fail(p, rc, out, "the broadcast cannot start: %s", err);
@@ -802,14 +644,14 @@ int lv_bc_cmd_stop(lv_plugin *p, const char *json_args, char **out)
                       "state", "stopped", "forgotten", json_is_true(forget));
     if (json_is_true(forget)) {
         char key[LV_NAME_MAX + 8];
-        kv_name(key, sizeof(key), "key/", bc->a.name);
+        lv_kv_name(key, sizeof(key), "key/", bc->a.name);
         p->api->kv_del(p->self, key);
-        kv_name(key, sizeof(key), "bc/", bc->a.name);
+        lv_kv_name(key, sizeof(key), "bc/", bc->a.name);
         p->api->kv_del(p->self, key);
         p->api->log(p->self, OA_LOG_INFO, "broadcast \"%s\" forgotten with its key",
                     bc->a.name);
         bc_unlink_free(bc);
-        save_index(p);
+        lv_bc_save_index(p);
     }
     json_decref(o);
     return lv_reply(p, reply, out);

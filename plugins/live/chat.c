@@ -8,11 +8,11 @@
  * counter, bounded by age (one hour), count and bytes.
  */
 #include "chat_int.h"
+#include "live_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define HIST_MAX_AGE_MS (3600u * 1000u)  /* one hour */
 #define HIST_MAX_COUNT 2000u             /* messages per stream */
@@ -21,23 +21,6 @@
 #define MUTE_MAX_MINUTES 10080           /* a week */
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static int64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void hex_encode(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 static int hex_val(char ch)
 {
@@ -79,7 +62,7 @@ uint64_t chat_mono_ms(lv_chat *c)
  * not below the wall clock in ms, so it keeps growing across restarts. */
 static uint64_t next_seq(lv_chat *c)
 {
-    int64_t now = unix_ms();
+    int64_t now = lv_wallclock_ms();
     uint64_t s = c->seq + 1;
     if (now > 0 && (uint64_t)now > s) {
         s = (uint64_t)now;
@@ -210,7 +193,7 @@ static void on_tick(void *arg, oa_timer *t)
 {
     lv_chat *c = arg;
     uint64_t now = chat_mono_ms(c);
-    int64_t now_s = unix_ms() / 1000;
+    int64_t now_s = lv_wallclock_ms() / 1000;
     (void)t;
 
     chat_http_tick(c, now);
@@ -282,10 +265,10 @@ static json_t *message_json(const chat_stream *st, const oa_lc_chat *m)
 {
     char from[65];
     json_t *o;
-    hex_encode(m->from, OA_LC_KEY_LEN, from);
+    lv_hex_encode(m->from, OA_LC_KEY_LEN, from);
     if (m->kind == 1) {
         char target[65];
-        hex_encode(m->target, OA_LC_KEY_LEN, target);
+        lv_hex_encode(m->target, OA_LC_KEY_LEN, target);
         return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "event", "mute", "content_id",
                          st->hex, "from", from, "seq", (json_int_t)m->seq, "target", target,
                          "until", (json_int_t)m->until, "ts_ms", (json_int_t)m->ts_ms);
@@ -341,7 +324,7 @@ void lv_chat_received(lv_chat *c, const uint8_t id[20], const uint8_t *msg, size
         snprintf(err, sizeof(err), "a mute not signed by the broadcaster");
         rc = OA_EPROTO;
     }
-    if (rc == 0 && m->kind == 0 && is_muted(st, m->from, unix_ms() / 1000)) {
+    if (rc == 0 && m->kind == 0 && is_muted(st, m->from, lv_wallclock_ms() / 1000)) {
         snprintf(err, sizeof(err), "the sender is muted");
         rc = OA_EACCES;
     }
@@ -435,7 +418,7 @@ int chat_send_text(lv_chat *c, const uint8_t id[20], const char *text, uint64_t 
         snprintf(err, errlen, "the live stream is not open on this engine; start or watch it first");
         return OA_ENOENT;
     }
-    if (is_muted(st, c->node_pub, unix_ms() / 1000)) {
+    if (is_muted(st, c->node_pub, lv_wallclock_ms() / 1000)) {
         snprintf(err, errlen, "the broadcaster muted this engine's chat on this stream for now; "
                               "peers drop its messages until the mute ends");
         return OA_EACCES;
@@ -452,7 +435,7 @@ int chat_send_text(lv_chat *c, const uint8_t id[20], const char *text, uint64_t 
     m->kind = 0;
     m->seq = next_seq(c);
     memcpy(m->stream, id, OA_LC_ID_LEN);
-    m->ts_ms = unix_ms();
+    m->ts_ms = lv_wallclock_ms();
     snprintf(m->text, sizeof(m->text), "%s", text);
     rc = sign_send(c, c->host.node_seed, m, err, errlen);
     *seq = m->seq;
@@ -505,7 +488,7 @@ int chat_send_mute(lv_chat *c, const uint8_t id[20], const char *target_hex,
     m->kind = 1;
     m->seq = next_seq(c);
     memcpy(m->stream, id, OA_LC_ID_LEN);
-    m->ts_ms = unix_ms();
+    m->ts_ms = lv_wallclock_ms();
     m->until = m->ts_ms / 1000 + (int64_t)minutes * 60;
     rc = sign_send(c, seed, m, err, errlen);
     *until = m->until;
@@ -648,14 +631,14 @@ void lv_chat_stream_open(lv_chat *c, const uint8_t id[20], const uint8_t broadca
         return;
     }
     memcpy(st->id, id, OA_LC_ID_LEN);
-    hex_encode(id, OA_LC_ID_LEN, st->hex);
+    oa_lc_hex40(id, st->hex);
     if (broadcaster_pub != NULL) {
         memcpy(st->pub, broadcaster_pub, OA_LC_KEY_LEN);
     }
     st->refs = 1;
     /* SSE ids grow across restarts too, so a reconnecting browser's
      * Last-Event-ID from an earlier run does not hide new messages. */
-    st->next_id = (uint64_t)unix_ms();
+    st->next_id = (uint64_t)lv_wallclock_ms();
     st->first_id = st->next_id;
     st->next = c->streams;
     c->streams = st;

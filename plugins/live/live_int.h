@@ -6,17 +6,19 @@
  * (events, replies, errors) and the chat wiring.
  *
  * stream.c: the streams open here (lv_stream: one per content ID, either
- * a broadcast of this engine or a stream viewed through the swarm), the
- * `live` service of media.h (subscriptions, lingering, status, viewer
- * events) and GET /live/<content_id>.acelive.
+ * a broadcast of this engine or a stream viewed through the swarm): held
+ * chunks, subscribers, lingering, the swarm's callbacks and failures.
+ * service.c: the `live` service of media.h over them (subscribe, status)
+ * and GET /live/<content_id>.acelive.
  *
- * broadcast.c: broadcasts (lv_bc): the persistent key and record in the
- * kv store, the descriptor, the segmenter job, signing each chunk and
- * publishing it to the swarm, reconnecting with back-off.
+ * broadcast.c: broadcasts (lv_bc): the descriptor, the segmenter job,
+ * signing each chunk and publishing it to the swarm, reconnecting with
+ * back-off (the source or the swarm's stream). store.c: their persistent
+ * key and record in the kv store.
  *
- * The pure helpers at the end (argument checks, the sequence resume rule,
- * back-off, URLs) are static inline so that tests/live can use them
- * without the plugin.
+ * helpers.c: the pure helpers declared at the end (argument checks, the
+ * sequence resume rule, chunk timestamps, back-off, URLs, hex, the wall
+ * clock), used by chat.c too and linked alone by tests/live.
  *
  * Everything runs on the host's loop thread.
  */
@@ -45,6 +47,7 @@
 #define LV_HEALTHY_MS 60000   /* a source this long without trouble resets its back-off */
 #define LV_SOURCE_MAX 2048    /* bytes of a source URL or lavfi graph */
 #define LV_NAME_MAX 127       /* bytes of a broadcast's name */
+#define LV_PUBLISH_FAILS 5    /* chunks refused in a row by the swarm: its stream failed */
 
 typedef struct lv_plugin lv_plugin;
 typedef struct lv_stream lv_stream;
@@ -119,6 +122,7 @@ struct lv_stream {
     size_t desc_len;
     oa_lc_descriptor d;
     int failed;               /* subscribers got on_state(< 0) */
+    int swarm_bad;            /* a source's handle was refused: lv_stream_tick acts */
     char error[160];
     lv_hdr *hdrs;             /* ring of the last window headers, by arrival */
     uint32_t hcap;
@@ -153,6 +157,17 @@ void lv_stream_close(lv_stream *s, int status, const char *reason);
  * and bytes and hands it to every local player. */
 void lv_stream_chunk(lv_stream *s, const lv_hdr *hdr, const uint8_t *data, size_t len,
                      int64_t pts_us, int64_t duration_us, uint32_t flags);
+/* Closes the stream's swarm handle (the swarm dropped or keeps refusing
+ * a broadcast's stream); its local players go on. */
+void lv_stream_swarm_close(lv_stream *s);
+/* Opens a broadcast stream's publishing swarm handle again after
+ * lv_stream_swarm_close (no-op when it is open). 0, or OA_E* with a
+ * sentence in err. */
+int lv_stream_swarm_reopen(lv_stream *s, char *err, size_t errlen);
+/* The 1 s tick: a stream whose swarm content failed or was removed (the
+ * handle detached) fails its players (viewer) or tells its broadcast
+ * (lv_bc_swarm_failed). */
+void lv_stream_tick(lv_plugin *p);
 /* Fills st from the swarm (zeroed when the handle is gone). */
 void lv_stream_swarm_stats(lv_stream *s, oa_swarm_live_stats *st);
 /* The oldest (newest 0) or newest (newest 1) chunk header the stream
@@ -167,6 +182,54 @@ void lv_stream_cancel_all(lv_plugin *p);
  * descriptor bytes of a stream open here, 404 otherwise. */
 int lv_stream_http_acelive(void *arg, oa_http_req *req);
 
+/* ---- stream.c, for service.c ----------------------------------------------- */
+
+/* A subscription of the `live` service (a local player through the
+ * streamer). */
+struct oa_live_sub {
+    oa_live_sub *next;
+    lv_stream *s;
+    oa_live_state_cb on_state;
+    oa_media_chunk_cb on_chunk;
+    void *arg;
+    oa_timer *kick;    /* pending first delivery (state and backlog) */
+    int state_sent;    /* on_state(0) delivered */
+    int ended;         /* on_state(< 0) delivered: nothing more */
+    int dead;          /* unsubscribed or canceled: freed when the stream is not busy */
+    int has_next;      /* next_seq is set (else: the next chunk that comes) */
+    uint64_t next_seq;
+};
+
+/* A stream's use by a caller that may end or free subscriptions: leave
+ * frees the subscriptions that ended meanwhile, then frees a closed stream
+ * nobody holds or lets a viewed one without players linger (the stream may
+ * be gone after lv_stream_leave). */
+void lv_stream_enter(lv_stream *s);
+void lv_stream_leave(lv_stream *s);
+/* Frees the stream, its subscriptions and held chunks at once. */
+void lv_stream_free(lv_stream *s);
+/* Takes the stream out of use: no new subscriber finds it, its swarm
+ * handle and chat close; freed once no subscriber holds it. */
+void lv_stream_retire(lv_stream *s);
+/* Retires every failed stream of this ID still open (lingering), so that
+ * the one opened next gets fresh swarm content. */
+void lv_stream_retire_failed(lv_plugin *p, const uint8_t id[OA_LC_ID_LEN]);
+/* A new stream (not in the list, no handle yet); NULL without memory. */
+lv_stream *lv_stream_new(lv_plugin *p, const uint8_t id[OA_LC_ID_LEN]);
+/* Keeps the descriptor's bytes and sizes the header ring (once). 0, or
+ * OA_E* with a sentence in s->error. */
+int lv_stream_set_descriptor(lv_stream *s, const uint8_t *desc, size_t len);
+/* Opens the stream's swarm handle (viewer, or source with publish). */
+int lv_stream_open_swarm(lv_stream *s, const uint8_t *desc, size_t len, int publish);
+/* The stream open here with this content ID in hex, or NULL. */
+lv_stream *lv_stream_find_hex(lv_plugin *p, const char *hex);
+/* A subscriber's first delivery: its state, then the chunks from
+ * LV_BACKLOG behind the newest. */
+void lv_sub_start(lv_stream *s, oa_live_sub *sub);
+/* Publishes live.viewer.joined (joined 1) or live.viewer.left. */
+void lv_viewer_event(lv_plugin *p, const char *hex, const char *kind, const char *addr,
+                     int joined);
+
 /* ---- plugin.c ------------------------------------------------------------ */
 
 /* Publishes topic with a JSON object (consumed). */
@@ -175,6 +238,59 @@ void lv_publish(lv_plugin *p, const char *topic, json_t *obj);
 int lv_reply(lv_plugin *p, json_t *obj, char **out);
 /* api->set_error and *out = the sentence; returns rc. */
 int lv_fail(lv_plugin *p, int rc, char **out, const char *fmt, ...) OA_PRINTF(4, 5);
+
+/* ---- store.c, for broadcast.c ------------------------------------------ */
+
+/* A broadcast (broadcast.c): its arguments, key, descriptor, state and
+ * running parts. */
+struct lv_bc {
+    lv_bc *next;
+    lv_plugin *p;
+    lv_bc_args a;
+    int64_t created;          /* unix seconds: of the descriptor */
+    int has_last;             /* a chunk was ever made */
+    uint64_t last_seq;        /* the newest sequence number used */
+    int64_t last_ts;          /* ts_ms of that chunk (0: unknown) */
+    uint32_t publish_fails;   /* chunks the swarm refused in a row */
+    uint64_t next_seq;        /* the next one to use */
+    int have_key;
+    int key_made;             /* load_key made and stored a new key */
+    uint8_t seed[OA_LC_KEY_LEN];
+    uint8_t pub[OA_LC_KEY_LEN];
+    uint8_t *desc;            /* malloc'd descriptor bytes, NULL until made */
+    size_t desc_len;
+    char hex[41];             /* content ID, "" until the descriptor is made */
+    int state;
+    int user_stopped;
+    char source_error[256];
+    oa_media_job *job;
+    oa_timer *retry;
+    uint32_t backoff_s;       /* the last back-off used; 0 after a healthy minute */
+    uint64_t job_ms;          /* monotonic: when the job was opened */
+    uint64_t last_chunk_ms;   /* monotonic: the newest chunk, or job_ms */
+    uint64_t healthy_since;   /* monotonic: first chunk of this job, 0 none */
+    uint64_t chunks;          /* chunks made since the broadcast (re)started */
+    uint32_t since_persist;
+    int gap;                  /* skip a sequence number: the source was reopened */
+    lv_stream *stream;
+};
+
+/* Writes "<prefix><name>" (a kv key) to out. */
+void lv_kv_name(char *out, size_t len, const char *prefix, const char *name);
+/* The JSON stored under key, or NULL (missing or damaged). */
+json_t *lv_kv_json(lv_plugin *p, const char *key);
+/* Stores the names of every broadcast ("bcs"). */
+int lv_bc_save_index(lv_plugin *p);
+/* Writes the broadcast's record (bc/<name>). */
+int lv_bc_save_record(lv_bc *bc);
+/* Loads the broadcast's key (key/<name>), or makes and stores one (then
+ * bc->key_made). */
+int lv_bc_load_key(lv_bc *bc);
+/* Takes desc (malloc'd) as the broadcast's descriptor; sets its hex ID. */
+void lv_bc_set_descriptor(lv_bc *bc, uint8_t *desc, size_t len);
+/* A broadcast from its stored record (not running, not listed); NULL when
+ * the record is missing or damaged (logged). */
+lv_bc *lv_bc_from_record(lv_plugin *p, const char *name);
 
 /* ---- broadcast.c ------------------------------------------------------- */
 
@@ -193,260 +309,74 @@ json_t *lv_bc_list_json(lv_plugin *p);
 void lv_bc_tick(lv_plugin *p, uint64_t now_ms);
 /* The broadcast's private seed when this engine broadcasts id, else NULL. */
 const uint8_t *lv_bc_seed_for(lv_plugin *p, const uint8_t id[OA_LC_ID_LEN]);
+/* The swarm dropped the broadcast's stream or keeps refusing its chunks:
+ * its swarm handle closes, live.source.error tells reason, and the retry
+ * path (back-off) reopens the handle with the source. */
+void lv_bc_swarm_failed(lv_bc *bc, const char *reason);
 /* The broadcast whose stream is s was told its stream closed (the stream
  * is no longer its). */
 void lv_bc_stream_gone(lv_bc *bc, lv_stream *s);
 
-/* ---- pure helpers -------------------------------------------------------- */
+/* ---- helpers.c: pure helpers (tests/live uses them) ---------------------- */
 
 /* Unix time in ms (the wall clock). */
 int64_t lv_wallclock_ms(void);
 
+/* Writes the 2*n lowercase hex digits of b and a NUL to out (2*n + 1
+ * bytes); 20-byte IDs use livecore's oa_lc_hex40 instead. */
+void lv_hex_encode(const uint8_t *b, size_t n, char *out);
+
+/* The timestamp of a broadcast's next chunk: max(the wall clock, the
+ * previous chunk's last_ts + 1) when has_last, so that a clock stepped back
+ * cannot make chunks fail the window rule (a newer number with an older
+ * time). A step back of OA_LC_CLOCK_SKEW_MS or more gives the wall clock:
+ * a time that far ahead of the clock would be refused as "from the future"
+ * until the clock caught up; then the swarm's refusals reopen the stream
+ * (LV_PUBLISH_FAILS). */
+int64_t lv_chunk_ts(int64_t wall_ms, int has_last, int64_t last_ts);
+
 /* The first sequence number to use: 0 for a broadcast that never made a
  * chunk, else past the stored last one by a margin that covers chunks
  * made after the last store (persisted every LV_PERSIST_EVERY). */
-static inline uint64_t lv_seq_resume(int has_last, uint64_t last_seq)
-{
-    return has_last ? last_seq + 1 + LV_SEQ_MARGIN : 0;
-}
+uint64_t lv_seq_resume(int has_last, uint64_t last_seq);
 
 /* The back-off after cur seconds: doubled, at most max (at least 1). */
-static inline uint32_t lv_backoff_next(uint32_t cur, uint32_t max)
-{
-    uint64_t n = cur == 0 ? 1 : (uint64_t)cur * 2;
-    if (max < 1) {
-        max = 1;
-    }
-    return n > max ? max : (uint32_t)n;
-}
+uint32_t lv_backoff_next(uint32_t cur, uint32_t max);
 
 /* Splits a source: "lavfi:<graph>" gives format "lavfi" and url the graph;
  * anything else is a URL for libavformat to probe (format NULL). */
-static inline void lv_source_split(const char *source, const char **format, const char **url)
-{
-    if (strncmp(source, "lavfi:", 6) == 0) {
-        *format = "lavfi";
-        *url = source + 6;
-    } else {
-        *format = NULL;
-        *url = source;
-    }
-}
+void lv_source_split(const char *source, const char **format, const char **url);
 
 /* Whether the segmenter should pace the source in real time: a generated
  * (lavfi) source, a looping file, and a local file (a path or file://)
  * are paced; network inputs (udp://, http://, rtmp:// ...) come at their
  * own pace already. */
-static inline int lv_source_realtime(const char *source, int loop)
-{
-    if (loop || strncmp(source, "lavfi:", 6) == 0 || strncmp(source, "file:", 5) == 0) {
-        return 1;
-    }
-    return strstr(source, "://") == NULL;
-}
+int lv_source_realtime(const char *source, int loop);
 
 /* 1 when the text is valid UTF-8 without control characters. */
-static inline int lv_text_ok(const char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n;
-        if (c < 0x20 || c == 0x7f) {
-            return 0;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
-            n = 1;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-        } else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
-            n = 3;
-        } else {
-            return 0;
-        }
-        if (i + n >= len) {
-            return 0;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if (((unsigned char)s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-        i += n + 1;
-    }
-    return 1;
-}
+int lv_text_ok(const char *s, size_t len);
 
 /* Checks the arguments of `start` (or a stored record: the same keys) and
  * fills *a; defaults for what is absent. 0, or OA_EINVAL with a sentence
  * a user can act on in err. */
-static inline int lv_args_parse(const json_t *o, double default_chunk, int64_t default_window,
-                                lv_bc_args *a, char *err, size_t errlen)
-{
-    const json_t *v;
-    memset(a, 0, sizeof(*a));
-    a->chunk_seconds = default_chunk;
-    a->window = (uint32_t)default_window;
-    a->auto_start = 1;
-    if (!json_is_object(o)) {
-        snprintf(err, errlen, "the arguments must be a JSON object, e.g. {\"name\": \"demo\", "
-                              "\"source\": \"lavfi:testsrc2\"}");
-        return OA_EINVAL;
-    }
-    v = json_object_get(o, "name");
-    if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > LV_NAME_MAX ||
-        !lv_text_ok(json_string_value(v), json_string_length(v))) {
-        snprintf(err, errlen, "\"name\" is required: the broadcast's name, 1 to %d bytes of "
-                              "UTF-8 text without control characters", LV_NAME_MAX);
-        return OA_EINVAL;
-    }
-    memcpy(a->name, json_string_value(v), json_string_length(v) + 1);
-    v = json_object_get(o, "source");
-    if (!json_is_string(v) || json_string_length(v) < 1 ||
-        json_string_length(v) > LV_SOURCE_MAX ||
-        strlen(json_string_value(v)) != json_string_length(v) ||
-        strcmp(json_string_value(v), "lavfi:") == 0) {
-        snprintf(err, errlen, "\"source\" is required: an FFmpeg URL or path, or "
-                              "\"lavfi:<filtergraph>\" (at most %d bytes)", LV_SOURCE_MAX);
-        return OA_EINVAL;
-    }
-    memcpy(a->source, json_string_value(v), json_string_length(v) + 1);
-    v = json_object_get(o, "loop");
-    if (v != NULL && !json_is_boolean(v)) {
-        snprintf(err, errlen, "\"loop\" must be true or false");
-        return OA_EINVAL;
-    }
-    a->loop = json_is_true(v);
-    v = json_object_get(o, "chunk_seconds");
-    if (v != NULL) {
-        double d = json_number_value(v);
-        if (!json_is_number(v) || !(d >= 0.2 && d <= 10.0)) {
-            snprintf(err, errlen, "\"chunk_seconds\" must be a number from 0.2 to 10");
-            return OA_EINVAL;
-        }
-        a->chunk_seconds = d;
-    }
-    v = json_object_get(o, "window");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 4 ||
-            json_integer_value(v) > 10000) {
-            snprintf(err, errlen, "\"window\" must be a whole number of chunks from 4 to 10000");
-            return OA_EINVAL;
-        }
-        a->window = (uint32_t)json_integer_value(v);
-    }
-    v = json_object_get(o, "trackers");
-    if (v != NULL) {
-        size_t i;
-        const json_t *t;
-        if (!json_is_array(v) || json_array_size(v) > OA_LC_MAX_TRACKERS) {
-            snprintf(err, errlen, "\"trackers\" must be a list of at most %d announce URLs",
-                     OA_LC_MAX_TRACKERS);
-            return OA_EINVAL;
-        }
-        json_array_foreach(v, i, t)
-        {
-            const char *u = json_string_value(t);
-            size_t n = u != NULL ? strlen(u) : 0;
-            if (u == NULL || n >= sizeof(a->trackers[0]) || n != json_string_length(t) ||
-                !(strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0 ||
-                  strncmp(u, "udp://", 6) == 0) ||
-                !lv_text_ok(u, n)) {
-                snprintf(err, errlen, "tracker %zu is not an http://, https:// or udp:// "
-                                      "announce URL shorter than 256 bytes", i + 1);
-                return OA_EINVAL;
-            }
-            memcpy(a->trackers[a->ntrackers++], u, n + 1);
-        }
-    }
-    v = json_object_get(o, "auto_start");
-    if (v != NULL && !json_is_boolean(v)) {
-        snprintf(err, errlen, "\"auto_start\" must be true or false");
-        return OA_EINVAL;
-    }
-    if (v != NULL) {
-        a->auto_start = json_is_true(v);
-    }
-    return 0;
-}
+int lv_args_parse(const json_t *o, double default_chunk, int64_t default_window,
+                  lv_bc_args *a, char *err, size_t errlen);
 
 /* The descriptor's chunk duration for chunk_seconds. */
-static inline uint32_t lv_chunk_ms(double chunk_seconds)
-{
-    return (uint32_t)(chunk_seconds * 1000.0 + 0.5);
-}
+uint32_t lv_chunk_ms(double chunk_seconds);
 
 /* Whether a stored descriptor still fits the arguments (same name, chunk
  * duration, window and trackers): then it is reused unchanged and the
  * content ID stays. */
-static inline int lv_desc_fits(const oa_lc_descriptor *d, const lv_bc_args *a)
-{
-    if (strcmp(d->name, a->name) != 0 || d->chunk_ms != lv_chunk_ms(a->chunk_seconds) ||
-        d->window != a->window || d->tracker_count != a->ntrackers) {
-        return 0;
-    }
-    for (size_t i = 0; i < a->ntrackers; i++) {
-        if (strcmp(d->trackers[i], a->trackers[i]) != 0) {
-            return 0;
-        }
-    }
-    return 1;
-}
+int lv_desc_fits(const oa_lc_descriptor *d, const lv_bc_args *a);
 
 /* The content ID of a path "/live/<40 hex>.acelive" (lower-cased into
  * hex); OA_EINVAL for any other path. */
-static inline int lv_acelive_path(const char *path, char hex[41])
-{
-    static const char prefix[] = "/live/";
-    static const char suffix[] = ".acelive";
-    size_t pl = sizeof(prefix) - 1;
-    size_t sl = sizeof(suffix) - 1;
-    if (path == NULL || strlen(path) != pl + 40 + sl || strncmp(path, prefix, pl) != 0 ||
-        strcmp(path + pl + 40, suffix) != 0) {
-        return OA_EINVAL;
-    }
-    for (size_t i = 0; i < 40; i++) {
-        char c = path[pl + i];
-        if (c >= 'A' && c <= 'F') {
-            c = (char)(c - 'A' + 'a');
-        }
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return OA_EINVAL;
-        }
-        hex[i] = c;
-    }
-    hex[40] = '\0';
-    return 0;
-}
+int lv_acelive_path(const char *path, char hex[41]);
 
 /* The base URL of answers: the listen_url setting when set (without a
  * trailing '/'), else http://<the host's http_listen>, with a wildcard
  * address replaced by 127.0.0.1. */
-static inline void lv_base_url(const char *setting, const char *http_listen, char *out,
-                               size_t len)
-{
-    const char *h = http_listen != NULL && http_listen[0] != '\0' ? http_listen
-                                                                  : "127.0.0.1:6878";
-    const char *port;
-    if (setting != NULL && setting[0] != '\0') {
-        size_t n = strlen(setting);
-        while (n > 0 && setting[n - 1] == '/') {
-            n--;
-        }
-        snprintf(out, len, "%.*s", (int)n, setting);
-        return;
-    }
-    port = strrchr(h, ':');
-    if (port != NULL && (strncmp(h, "0.0.0.0:", 8) == 0 || strncmp(h, "[::]:", 5) == 0 ||
-                         h[0] == ':')) {
-        snprintf(out, len, "http://127.0.0.1%s", port);
-        return;
-    }
-    snprintf(out, len, "http://%s", h);
-}
+void lv_base_url(const char *setting, const char *http_listen, char *out, size_t len);
 
 #endif

@@ -11,16 +11,8 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-int64_t lv_wallclock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void lv_publish(lv_plugin *p, const char *topic, json_t *obj)
 {
@@ -167,9 +159,7 @@ static int cmd_chunks(lv_plugin *p, const char *json_args, char **out)
     for (uint64_t i = s->hcount - n; i < s->hcount; i++) {
         const lv_hdr *h = &s->hdrs[i % s->hcap];
         char hash[OA_LC_HASH_LEN * 2 + 1];
-        for (size_t k = 0; k < OA_LC_HASH_LEN; k++) {
-            snprintf(hash + 2 * k, 3, "%02x", h->hash[k]);
-        }
+        lv_hex_encode(h->hash, OA_LC_HASH_LEN, hash);
         json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:I}", "seq", (json_int_t)h->seq,
                                               "size", (json_int_t)h->size, "sha256", hash,
                                               "ts_ms", (json_int_t)h->ts_ms));
@@ -265,6 +255,7 @@ static void on_tick(void *arg, oa_timer *t)
     lv_plugin *p = arg;
     (void)t;
     lv_bc_tick(p, p->api->now_ms(p->self));
+    lv_stream_tick(p);
 }
 
 static int live_init(oa_plugin *self, const oa_host_api *api, void **state)

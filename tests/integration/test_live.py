@@ -27,6 +27,13 @@ fetch the descriptor from peers.
   f  chat: a message posted on v3 reaches the SSE chat of v1 and of the
      source with its @mentions and :emotes: parsed; the source mutes v3 and
      v3's later messages stop reaching v1 while v2's still do
+  g  network sources: a broadcast of udp://127.0.0.1:<port> fed by an
+     ffmpeg -re -stream_loop -1 the test runs, and one of an HTTP source
+     (ffmpeg -listen 1 as the server): each goes live and a viewer plays it
+     by content ID (h264, whole source chunks); killing the UDP feeder gives
+     live.source.error and state reconnecting (stall_seconds 3), starting
+     it again brings the broadcast back to live with the same content ID
+     and the viewer gets new chunks
 
 Nothing asserts a duration; timeouts are upper bounds. Needs ffmpeg and
 ffprobe (exit 77 when missing) and the build's live, streamer, segmenter,
@@ -880,6 +887,158 @@ def case_chat():
         rd.stop()
 
 
+# ---- g: network sources (udp://, http://) -------------------------------------------------
+
+STALL_S = 3  # the live plugin's stall_seconds on the source of case g
+
+
+def ffmpeg_feeder(out_args, log_name):
+    """Starts ffmpeg playing the test clip in a loop in real time, copied
+    into an MPEG-TS output (out_args: the output's options and URL).
+    Killed after the case."""
+    folder = st.mkdtemp("oa-live-feed-")
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+            "-i", clip(), "-c", "copy", "-f", "mpegts"] + list(out_args)
+    p = st.spawn(args, os.path.join(folder, log_name))
+    p.log_path = os.path.join(folder, log_name)
+    return p
+
+
+def feeder_log(p):
+    """The end of a feeder's output, for failure messages."""
+    try:
+        with open(p.log_path, errors="replace") as f:
+            return f"ffmpeg feeder: {' '.join(p.args)}\n{f.read()[-800:]}"
+    except OSError:
+        return ""
+
+
+def tcp_listening(port):
+    """Whether something listens on TCP 127.0.0.1:port (read from
+    /proc/net/tcp: a connection would be the one client ffmpeg -listen 1
+    serves)."""
+    want = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = [l.split() for l in f.read().splitlines()[1:]]
+    except OSError:
+        return False
+    return any(len(r) > 3 and r[1] == want and r[3] == "0A" for r in rows)
+
+
+def wait_until(pred, timeout, step=0.3):
+    """pred()'s last value once truthy or after timeout seconds."""
+    t0 = time.monotonic()
+    v = pred()
+    while not v and time.monotonic() - t0 < timeout:
+        time.sleep(step)
+        v = pred()
+    return v
+
+
+def wait_state(src, name, state, timeout=START_WAIT):
+    """src's listing of broadcast name once in state (or the last one)."""
+    last = {}
+
+    def is_state():
+        nonlocal last
+        last = src.broadcast(name)
+        return last.get("state") == state and (state != "live" or last.get("chunks", 0) > 0)
+
+    wait_until(is_state, timeout)
+    return last
+
+
+def play_network(src, v1, name, cid, what, feed):
+    """The broadcast goes live; v1 plays it by content ID (h264, whole
+    source chunks). Returns the listing."""
+    b = wait_state(src, name, "live")
+    require(b.get("state") == "live" and b.get("content_id") == cid,
+            f"{what}: broadcast {name!r} reaches state live with chunks",
+            json.dumps(b) + "\n" + src.tail() + "\n" + feeder_log(feed))
+    wait_source_chunks(src, cid)
+    rd = play_all([v1], cid, seconds=4)[0]
+    check_bytes(f"v1 {what}", rd, src.chunk_table(cid), min_chunks=2)
+    return b
+
+
+@st.case
+def case_network():
+    src = Host("src", live={"stall_seconds": STALL_S, "retry_max_seconds": 2})
+    v1 = Host("v1", [src])
+    events = src.oa.events("live.*")
+
+    # (1) UDP: the feeder sends to a port the segmenter binds.
+    uport = oatest.free_port(socket.SOCK_DGRAM)
+    udp_out = [f"udp://127.0.0.1:{uport}?pkt_size=1316"]
+    feed = ffmpeg_feeder(udp_out, "udp-feed.log")
+    res = start_broadcast(src, "udp", source=f"udp://127.0.0.1:{uport}")
+    ucid = res["content_id"]
+    play_network(src, v1, "udp", ucid, "udp://", feed)
+
+    # (2) HTTP: ffmpeg's own server (one client: the engine), listening
+    # before the broadcast starts.
+    hport = oatest.free_port()
+    hfeed = ffmpeg_feeder(["-listen", "1", f"http://127.0.0.1:{hport}/s.ts"], "http-feed.log")
+    require(wait_until(lambda: tcp_listening(hport) or hfeed.poll() is not None, 30) and
+            hfeed.poll() is None, f"ffmpeg -listen 1 serves http://127.0.0.1:{hport}/s.ts",
+            f"exit {hfeed.poll()}\n{feeder_log(hfeed)}")
+    res = start_broadcast(src, "http", source=f"http://127.0.0.1:{hport}/s.ts")
+    hcid = res["content_id"]
+    check(hcid != ucid, "the HTTP broadcast has a content ID of its own", json.dumps(res))
+    play_network(src, v1, "http", hcid, "http://", hfeed)
+    src.live("stop", {"name": "http"})
+    check(src.oa.last.status == 200, "stop {name: http} -> 200", src.oa.last.describe())
+
+    # The UDP feeder dies: the source stalls, tells, and reconnects.
+    rd = reader(v1, f"id={ucid}")
+    require(rd.first_byte.wait(START_WAIT) and rd.status == 200,
+            "v1: getstream?id=<udp cid> -> 200 and bytes", rd.describe() + "\n" + v1.tail())
+    time.sleep(1)
+    old = {id(e) for e in events.events}  # only errors after the kill count
+    feed.kill()
+    feed.wait(10)
+    e = events.wait_for(lambda e: id(e) not in old and e[0] == "live.source.error" and
+                        (oatest.sse_json(e) or {}).get("content_id") == ucid,
+                        STALL_S + EVENT_WAIT)
+    ev = oatest.sse_json(e) if e else None
+    check(ev is not None and ev.get("name") == "udp" and len(ev.get("reason") or "") > 10 and
+          isinstance(ev.get("retry_in_ms"), int),
+          "feeder killed: live.source.error {name: udp, content_id, reason, retry_in_ms} "
+          f"({(ev or {}).get('reason')!r})",
+          f"{[e for e in events.events if e[0] != 'live.chat'][-10:]}\n{src.tail()}")
+    b = wait_state(src, "udp", "reconnecting", timeout=STALL_S + EVENT_WAIT)
+    check(b.get("state") == "reconnecting" and b.get("source_error"),
+          "list: the udp broadcast is reconnecting, with its source_error", json.dumps(b))
+    before = src.chunk_table(ucid)
+    edge = v1.stream(ucid).get("last", 0)
+
+    # The feeder is back: live again, same content ID, new chunks reach v1.
+    feed = ffmpeg_feeder(udp_out, "udp-feed-2.log")
+    b = wait_state(src, "udp", "live")
+    check(b.get("state") == "live" and b.get("content_id") == ucid,
+          "feeder restarted: the udp broadcast is live again with the same content ID",
+          json.dumps(b) + "\n" + src.tail() + "\n" + feeder_log(feed))
+    s = wait_until(lambda: (lambda x: x if x.get("last", 0) >= edge + 3 else None)(
+        v1.stream(ucid)), START_WAIT)
+    check(s is not None, f"v1 receives new chunks after the feeder came back (edge {edge} -> "
+          f"{v1.stream(ucid).get('last')})", json.dumps(v1.stream(ucid)) + "\n" + v1.tail())
+    rd.stop()
+    table = dict(before)
+    table.update(src.chunk_table(ucid))
+    if rd.eof or rd.error:
+        check(True, f"v1's reader ended while the source was away ({rd.describe()[:120]}); "
+              "a new one plays")
+        rd2 = play_all([v1], ucid, seconds=4)[0]
+        check_bytes("v1 after the udp feeder came back", rd2, src.chunk_table(ucid),
+                    min_chunks=2)
+    else:
+        w = check_bytes("v1 across the udp feeder's restart", rd, table, min_chunks=4,
+                        gaps_ok=1)
+        check(w["last"] is not None and before and w["last"] > max(before),
+              "v1's player got chunks made after the feeder came back", json.dumps(w))
+
+
 CASES = [
     ("a chain: three hops, bytes match the source", case_chain),
     ("b star: bytes match the source", case_star),
@@ -887,6 +1046,7 @@ CASES = [
     ("d source restart: same content ID, viewers continue", case_restart),
     ("e descriptor URL, lavfi, list, stop, errors", case_commands),
     ("f chat: gossip, tokens, mute", case_chat),
+    ("g network sources: udp://, http://, a feeder that dies and returns", case_network),
 ]
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-/* The live plugin's pure helpers (plugins/live/live_int.h): checking the
+/* The live plugin's pure helpers (plugins/live/helpers.c): checking the
  * arguments of `start` as a user types them (defaults, every refusal with
  * its sentence), the rule that sequence numbers never repeat across
- * restarts, the back-off 1, 2, 4 ... max, when a stored descriptor is
- * reused (the content ID stays), the source split for lavfi, the path of
- * /live/<id>.acelive and the base of the URLs in answers. */
+ * restarts, chunk timestamps that never go backwards, the back-off 1, 2,
+ * 4 ... max, when a stored descriptor is reused (the content ID stays),
+ * the source split for lavfi, the path of /live/<id>.acelive, the base of
+ * the URLs in answers and hex. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,6 +125,53 @@ static void test_seq_resume(void **state)
         uint64_t made_last = stored + LV_PERSIST_EVERY - 1;
         assert_true(lv_seq_resume(1, stored) > made_last);
     }
+}
+
+/* Chunk timestamps never go backwards: a wall clock stepped back gives the
+ * previous chunk's time + 1 ms, so the window rule (a newer sequence
+ * number with an older time is refused) keeps passing. */
+static void test_chunk_ts(void **state)
+{
+    oa_lc_window w;
+    char err[200];
+    int64_t wall[] = {100000, 101000, 102000, 101500, 95000, 95100, 102001, 103000};
+    int64_t want[] = {100000, 101000, 102000, 102001, 102002, 102003, 102004, 103000};
+    int64_t last = 0;
+    (void)state;
+    assert_int_equal(lv_chunk_ts(5000, 0, 0), 5000);
+    assert_int_equal(lv_chunk_ts(5000, 0, 9000), 5000); /* no previous chunk */
+    assert_int_equal(lv_chunk_ts(5000, 1, 4000), 5000);
+    assert_int_equal(lv_chunk_ts(5000, 1, 5000), 5001);
+    assert_int_equal(lv_chunk_ts(5000, 1, 7000), 7001);
+    oa_lc_window_init(&w, 60, 1000);
+    for (size_t i = 0; i < sizeof(wall) / sizeof(wall[0]); i++) {
+        int64_t ts = lv_chunk_ts(wall[i], i > 0, last);
+        assert_int_equal(ts, want[i]);
+        assert_int_equal(oa_lc_window_check(&w, 10 + i, ts, 102500, err, sizeof(err)), 0);
+        oa_lc_window_advance(&w, 10 + i, ts);
+        last = ts;
+    }
+    /* What the rule prevents: the raw clock's step back is refused. */
+    assert_int_equal(oa_lc_window_check(&w, 30, 95000, 102500, err, sizeof(err)), OA_ERANGE);
+    /* A step back as large as the allowed clock skew: a time that far
+     * ahead would be refused as "from the future", the wall clock is used. */
+    assert_int_equal(lv_chunk_ts(200000, 1, 200000 + OA_LC_CLOCK_SKEW_MS - 1),
+                     200000 + OA_LC_CLOCK_SKEW_MS);
+    assert_int_equal(lv_chunk_ts(200000, 1, 200000 + OA_LC_CLOCK_SKEW_MS), 200000);
+    assert_int_equal(oa_lc_window_check(&w, 31, 102004 + OA_LC_CLOCK_SKEW_MS + 1, 102004, err,
+                                        sizeof(err)),
+                     OA_ERANGE);
+}
+
+static void test_hex_encode(void **state)
+{
+    const uint8_t b[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[9];
+    (void)state;
+    lv_hex_encode(b, sizeof(b), out);
+    assert_string_equal(out, "000fa5ff");
+    lv_hex_encode(b, 0, out);
+    assert_string_equal(out, "");
 }
 
 static void test_backoff(void **state)
@@ -261,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_backoff),       cmocka_unit_test(test_source_split),
         cmocka_unit_test(test_desc_fits),     cmocka_unit_test(test_acelive_path),
         cmocka_unit_test(test_base_url),      cmocka_unit_test(test_text_ok),
+        cmocka_unit_test(test_chunk_ts),      cmocka_unit_test(test_hex_encode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
