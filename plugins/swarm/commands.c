@@ -330,6 +330,10 @@ static int cmd_remove(oa_engine *e, json_t *args, char **out)
     if (jdel != NULL && !json_is_boolean(jdel)) {
         return cmd_fail(e, OA_EINVAL, "\"delete_files\" must be true or false");
     }
+    if (t->live != NULL) {
+        return cmd_fail(e, OA_ESTATE, "%s is a live stream, which is closed by the live plugin "
+                        "(live stop), not removed here", t->hex);
+    }
     memcpy(hex, t->hex, sizeof(hex));
     OA_LOG(e, OA_LOG_INFO, "removing %s%s", hex, json_is_true(jdel) ? " and its files" : "");
     oa_torrent_remove(t, json_is_true(jdel));

@@ -92,6 +92,7 @@ typedef struct oa_engine_config {
     uint16_t port;               /* where peers reach us (from the listener) */
     unsigned live_join_behind;   /* live: a newcomer starts this many chunks behind the edge (3) */
     unsigned live_source_fanout; /* live: peers a source announces each chunk to (1) */
+    uint64_t live_max_bytes;     /* live: chunk bytes one stream keeps (live_max_mb, 64 MiB) */
 } oa_engine_config;
 
 /* ---- the engine (plugin.c) --------------------------------------------- */
@@ -447,6 +448,10 @@ void oa_live_free(oa_torrent *t);
 int oa_live_descriptor(oa_torrent *t, const uint8_t **bytes, size_t *len);
 /* The descriptor's name, or NULL before it is known. */
 const char *oa_live_name(oa_torrent *t);
+/* 1 when a peer's metadata_size may be a live descriptor's; otherwise the
+ * peer is failed (a descriptor is at most OA_LC_MAX_DESCRIPTOR bytes) and
+ * 0 is returned. */
+int oa_live_meta_size_ok(oa_torrent *t, oa_peer *p, uint64_t metadata_size);
 /* A ut_metadata data message for a live content's descriptor fetch. */
 void oa_live_meta_data(oa_torrent *t, oa_peer *p, const oa_meta_msg *msg);
 /* Peers of a live content: attached, extension handshake received, an

@@ -1,11 +1,11 @@
 /*
  * Live streams in the swarm engine (issue 7; live_int.h): the service's
- * live calls (open, publish, chat, stats, close), the window store, the
- * in-order delivery to handles with gap skipping, the descriptor (given or
- * fetched by BEP 9 in place of an info dictionary), chat acceptance, and
- * the kick and pulse timers from which every consumer callback runs.
- * live_peer.c has the oa_live messages of each peer, live_chat.c chat,
- * live_desc.c the descriptor.
+ * live calls (open, publish, stats, close), the window store and its
+ * memory bound (live_max_mb), the in-order delivery to handles with gap
+ * skipping, and the kick and pulse timers from which every consumer
+ * callback runs. live_peer.c has the oa_live messages of each peer,
+ * live_chat.c chat (acceptance, gossip, oa_live_chat), live_desc.c the
+ * descriptor (given, served, fetched by BEP 9).
  */
 #include "live_int.h"
 #include "magnet.h"
@@ -32,12 +32,16 @@ static uint64_t skip_after_ms(const oa_live *lv)
     return ms > 2000 ? ms : 2000;
 }
 
-static void chunk_free(live_chunk *c)
+static void chunk_free(oa_live *lv, live_chunk *c)
 {
     if (c != NULL) {
+        if (c->data != NULL) {
+            lv->held -= lv->held >= c->hdr.size ? c->hdr.size : lv->held;
+        }
         free(c->data);
         free(c->have);
         free(c->from);
+        free(c->served); /* told shares its block */
         free(c);
     }
 }
@@ -62,7 +66,7 @@ live_chunk *live_slot_new(oa_live *lv, uint64_t seq)
     slot = &lv->slots[seq % lv->nslots];
     if (*slot != NULL) {
         live_unassign(lv, *slot);
-        chunk_free(*slot);
+        chunk_free(lv, *slot);
     }
     *slot = calloc(1, sizeof(live_chunk));
     if (*slot != NULL) {
@@ -82,7 +86,7 @@ static void have_range(oa_live *lv)
     first = oa_lc_window_first(&lv->win);
     for (s = first; s <= lv->win.edge; s++) {
         live_chunk *c = live_get(lv, s);
-        if (c != NULL && c->complete) {
+        if (live_held(c)) {
             if (!lv->has_complete) {
                 lv->have_first = s;
             }
@@ -104,7 +108,7 @@ void live_evict(oa_live *lv)
         live_chunk *c = lv->slots[i];
         if (c != NULL && (c->hdr.seq < first || c->hdr.seq > lv->win.edge)) {
             live_unassign(lv, c);
-            chunk_free(c);
+            chunk_free(lv, c);
             lv->slots[i] = NULL;
         }
     }
@@ -124,10 +128,55 @@ void live_unassign(oa_live *lv, live_chunk *c)
     c->assigned = 0;
 }
 
-void live_completed(oa_live *lv, live_chunk *c, uint64_t now)
+/* Frees the bytes of the oldest complete chunk below before (header kept);
+ * 0, or OA_ENOENT when there is none. */
+static int drop_oldest(oa_live *lv, uint64_t before)
+{
+    uint64_t s;
+    for (s = oa_lc_window_first(&lv->win); lv->win.has_edge && s <= lv->win.edge && s < before;
+         s++) {
+        live_chunk *c = live_get(lv, s);
+        if (live_held(c)) {
+            lv->held -= lv->held >= c->hdr.size ? c->hdr.size : lv->held;
+            free(c->data);
+            c->data = NULL;
+            return 0;
+        }
+    }
+    return OA_ENOENT;
+}
+
+int live_mem_reserve(oa_live *lv, uint64_t size)
+{
+    uint64_t max = lv->e->cfg.live_max_bytes;
+    uint64_t past = UINT64_MAX; /* the lowest next_seq of the viewer handles */
+    live_handle *lh;
+    int dropped = 0;
+    if (max == 0) {
+        return 0;
+    }
+    for (lh = lv->handles; lh != NULL; lh = lh->next) {
+        if (lh->h != NULL && !lh->publish) {
+            uint64_t n = lh->started ? lh->next_seq : 0;
+            past = n < past ? n : past;
+        }
+    }
+    while (lv->held > 0 && lv->held + size > max) {
+        /* chunks every handle is past first, then the oldest whatever */
+        if (drop_oldest(lv, past) != 0 && drop_oldest(lv, UINT64_MAX) != 0) {
+            break;
+        }
+        dropped = 1;
+    }
+    if (dropped) {
+        have_range(lv);
+    }
+    return lv->held == 0 || lv->held + size <= max ? 0 : OA_ENOMEM;
+}
+
+void live_completed(oa_live *lv, live_chunk *c)
 {
     int64_t lat = (int64_t)live_unix_ms() - c->hdr.ts_ms;
-    (void)now;
     c->complete = 1;
     live_unassign(lv, c);
     free(c->have);
@@ -398,7 +447,7 @@ void oa_live_free(oa_torrent *t)
         lv->e->api->timer_stop(lv->pulse);
     }
     for (i = 0; i < lv->nslots; i++) {
-        chunk_free(lv->slots[i]);
+        chunk_free(lv, lv->slots[i]);
     }
     for (i = 0; i < LIVE_EVENTS; i++) {
         free(lv->events[i].data);
@@ -410,7 +459,6 @@ void oa_live_free(oa_torrent *t)
     }
     free(lv->slots);
     free(lv->desc);
-    free(lv->fbuf);
     free(lv);
     t->live = NULL;
 }
@@ -466,17 +514,19 @@ int oa_live_publish(oa_swarm_handle *h, const oa_swarm_live_chunk *chunk)
         return OA_ENOMEM;
     }
     c->hdr = hdr;
+    (void)live_mem_reserve(lv, chunk->len); /* the oldest make room; this one is kept */
     c->data = malloc(chunk->len);
     if (c->data == NULL) {
         lv->slots[hdr.seq % lv->nslots] = NULL;
-        chunk_free(c);
+        chunk_free(lv, c);
         return OA_ENOMEM;
     }
+    lv->held += chunk->len;
     memcpy(c->data, chunk->data, chunk->len);
     c->header_ms = oa_engine_now(lv->e);
     oa_lc_window_advance(&lv->win, hdr.seq, hdr.ts_ms);
     live_evict(lv);
-    live_completed(lv, c, c->header_ms);
+    live_completed(lv, c);
     return 0;
 }
 
@@ -497,7 +547,13 @@ static live_chunk *next_for(oa_live *lv, live_handle *lh, uint64_t now)
         lh->gap = 1;
     }
     c = live_get(lv, lh->next_seq);
-    if (c != NULL && c->complete) {
+    while (c != NULL && c->complete && c->data == NULL && lh->next_seq < lv->win.edge) {
+        lh->next_seq++; /* its bytes were freed for memory (live_max_mb): a gap */
+        lh->gap = 1;
+        lh->stall_ms = 0;
+        c = live_get(lv, lh->next_seq);
+    }
+    if (live_held(c)) {
         return c;
     }
     if (lh->next_seq >= lv->have_last) {
@@ -506,7 +562,7 @@ static live_chunk *next_for(oa_live *lv, live_handle *lh, uint64_t now)
     }
     for (s = lh->next_seq + 1; s <= lv->have_last; s++) {
         c = live_get(lv, s);
-        if (c != NULL && c->complete) {
+        if (live_held(c)) {
             break;
         }
     }

@@ -1,8 +1,10 @@
 /*
- * Chat on a live stream (issue 7; live_int.h, docs/live-chat.md): taking a
- * signed message from a peer or a local handle (stream check, de-duplication,
- * the broadcaster's mutes, each sender's rate limit), queueing it as an
- * event for the handles and gossiping it to the other peers.
+ * Chat on a live stream (issue 7; live_int.h, docs/live-protocol.md
+ * section 8): taking a signed message from a peer or a local handle (stream
+ * check, de-duplication, replays: ts_ms within LIVE_CHAT_SKEW_MS of now and
+ * each sender's seq rising, the broadcaster's mutes, each sender's rate
+ * limit), queueing it as an event for the handles and gossiping it to the
+ * other peers. live_peer.c limits the messages of each peer.
  */
 #include "live_int.h"
 
@@ -65,7 +67,9 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
     oa_lc_chat c;
     live_event *ev;
     uint64_t now = oa_engine_now(lv->e);
-    int64_t now_s = (int64_t)(live_unix_ms() / 1000);
+    int64_t unix_ms = (int64_t)live_unix_ms();
+    int64_t now_s = unix_ms / 1000;
+    live_sender *snd;
     size_t i;
     int rc;
     if (len > OA_LC_CHAT_MAX) {
@@ -87,6 +91,14 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
             return OA_EEXIST;
         }
     }
+    /* a replay: far from now (the de-duplication above remembers an hour),
+     * or not newer than what its sender sent last */
+    if (c.ts_ms < unix_ms - (int64_t)LIVE_CHAT_SKEW_MS ||
+        c.ts_ms > unix_ms + (int64_t)LIVE_CHAT_SKEW_MS) {
+        snprintf(err, errlen, "a chat message stamped more than %u minutes from now",
+                 LIVE_CHAT_SKEW_MS / 60000u);
+        return OA_ERANGE;
+    }
     if (c.kind == 1 && (lv->desc == NULL || memcmp(c.from, lv->d.pubkey, OA_LC_KEY_LEN) != 0)) {
         snprintf(err, errlen, "a mute not signed by the broadcaster");
         return OA_EACCES;
@@ -95,12 +107,19 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
         snprintf(err, errlen, "the sender is muted");
         return OA_EACCES;
     }
-    if (!oa_lc_bucket_take(&sender_get(lv, c.from, now)->b, (int64_t)now, LIVE_CHAT_BURST,
-                           LIVE_CHAT_PER_MIN)) {
+    snd = sender_get(lv, c.from, now);
+    if (snd->has_seq && c.seq <= snd->last_seq) {
+        snprintf(err, errlen, "a chat message whose seq %llu is not after its sender's last "
+                 "(%llu)", (unsigned long long)c.seq, (unsigned long long)snd->last_seq);
+        return OA_EEXIST;
+    }
+    if (!oa_lc_bucket_take(&snd->b, (int64_t)now, LIVE_CHAT_BURST, LIVE_CHAT_PER_MIN)) {
         snprintf(err, errlen, "the sender is over %u messages a minute", LIVE_CHAT_PER_MIN);
         return OA_EAGAIN;
     }
-    sender_get(lv, c.from, now)->used_ms = now;
+    snd->used_ms = now;
+    snd->last_seq = c.seq;
+    snd->has_seq = 1;
     memcpy(lv->seen[lv->seen_next].from, c.from, OA_LC_KEY_LEN);
     lv->seen[lv->seen_next].seq = c.seq;
     lv->seen[lv->seen_next].ms = now > 0 ? now : 1;
@@ -119,6 +138,44 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
     return 0;
 }
 
+void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer)
+{
+    oa_lc_msg m;
+    oa_peer *p;
+    memset(&m, 0, sizeof(m));
+    m.type = OA_LC_CHAT;
+    m.chat = msg;
+    m.chat_len = len;
+    for (p = lv->t->peers; p != NULL; p = p->tnext) {
+        if (p->id != except_peer) {
+            live_send(p, &m);
+        }
+    }
+}
+
+void live_chat_from_peer(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
+{
+    char err[160] = "";
+    char why[224];
+    int rc;
+    if (!oa_lc_bucket_take(&p->live->chat, (int64_t)oa_engine_now(lv->e), LIVE_PEER_CHAT_BURST,
+                           LIVE_PEER_CHAT_PER_MIN)) {
+        snprintf(why, sizeof(why), "sent more than %u live chat messages a minute",
+                 LIVE_PEER_CHAT_PER_MIN);
+        oa_peer_fail(p, why, 0);
+        return;
+    }
+    rc = live_chat_take(lv, m->chat, m->chat_len, p->id, err, sizeof(err));
+    if (rc == OA_EPROTO) {
+        snprintf(why, sizeof(why), "sent a forged or malformed chat message: %s", err);
+        oa_peer_fail(p, why, 1);
+    } else if (rc == OA_EINVAL) {
+        snprintf(why, sizeof(why), "sent %s", err);
+        oa_peer_fail(p, why, 0);
+    }
+    /* seen, muted, over the limit: dropped quietly */
+}
+
 int oa_live_chat(oa_swarm_handle *h, const uint8_t *msg, size_t len)
 {
     oa_live *lv;
@@ -135,8 +192,11 @@ int oa_live_chat(oa_swarm_handle *h, const uint8_t *msg, size_t len)
         return OA_ESTATE;
     }
     rc = live_chat_take(lv, msg, len, 0, err, sizeof(err));
-    if (rc == OA_EEXIST) {
+    if (rc == OA_EEXIST && err[0] == '\0') {
         return 0; /* accepted before: nothing more to do */
+    }
+    if (rc == OA_EEXIST) {
+        rc = OA_ERANGE; /* a seq not after the sender's last */
     }
     if (rc == OA_EINVAL) {
         rc = OA_EPROTO;

@@ -2,7 +2,8 @@
  * A live stream's descriptor (issue 7; live_int.h, docs/live-protocol.md
  * section 2): adopting it (given to live_open or fetched), serving it in
  * place of an info dictionary, and fetching it by BEP 9 (ut_metadata) from
- * peers when a viewer knows only the content ID.
+ * peers when a viewer knows only the content ID; and a peer's arrival on
+ * the stream (its oa_live state, its BEP 10 handshake) and leaving.
  */
 #include "live_int.h"
 
@@ -79,23 +80,16 @@ const char *oa_live_name(oa_torrent *t)
     return t != NULL && t->live != NULL && t->live->desc != NULL ? t->live->d.name : NULL;
 }
 
-/* The fetched copy is complete but wrong: start the fetch over. */
-static void fetch_restart(oa_live *lv)
+int oa_live_meta_size_ok(oa_torrent *t, oa_peer *p, uint64_t metadata_size)
 {
-    oa_torrent *t = lv->t;
-    oa_peer *p;
-    memset(lv->fhave, 0, sizeof(lv->fhave));
-    oa_meta_fetch_free(t->fetch);
-    t->fetch = NULL;
-    if (oa_meta_fetch_new(t->info_hash, NULL, &t->fetch) != 0) {
-        t->fetch = NULL;
-        return;
+    char why[160];
+    if (t->live == NULL || metadata_size <= OA_LC_MAX_DESCRIPTOR) {
+        return 1;
     }
-    for (p = t->peers; p != NULL; p = p->tnext) {
-        if (p->extp.metadata_size > 0) {
-            oa_meta_fetch_peer(t->fetch, p->id, p->extp.metadata_size);
-        }
-    }
+    snprintf(why, sizeof(why), "announced a live descriptor of %llu bytes (at most %u)",
+             (unsigned long long)metadata_size, OA_LC_MAX_DESCRIPTOR);
+    oa_peer_fail(p, why, 0);
+    return 0;
 }
 
 void live_fetch_retry(oa_live *lv, uint64_t now)
@@ -107,7 +101,6 @@ void live_fetch_retry(oa_live *lv, uint64_t now)
     }
     lv->last_fetch_ms = now;
     if (t->fetch == NULL) {
-        memset(lv->fhave, 0, sizeof(lv->fhave));
         if (oa_meta_fetch_new(t->info_hash, NULL, &t->fetch) != 0) {
             t->fetch = NULL;
             return;
@@ -115,64 +108,37 @@ void live_fetch_retry(oa_live *lv, uint64_t now)
     }
     for (p = t->peers; p != NULL; p = p->tnext) {
         if (p->extp.metadata_size > 0 && oa_ext_peer_id(&p->extp, OA_EXT_UT_METADATA) != 0 &&
-            oa_peer_usable(p)) {
+            oa_peer_usable(p) && oa_live_meta_size_ok(t, p, p->extp.metadata_size)) {
             oa_torrent_meta_peer(t, p, p->extp.metadata_size);
         }
     }
 }
 
+/* A descriptor is at most OA_LC_MAX_DESCRIPTOR == OA_META_PIECE_LEN bytes:
+ * one piece. Piece 0 holding all of it whose SHA-1 is the content ID is
+ * taken whoever sent it; anything else goes to the fetch, which ignores
+ * what it did not ask for and bans a peer whose copy does not match. */
 void oa_live_meta_data(oa_torrent *t, oa_peer *p, const oa_meta_msg *msg)
 {
     oa_live *lv = t->live;
     uint8_t digest[OA_LC_ID_LEN];
-    uint32_t npieces, i;
     char err[100];
     int rc;
     if (lv == NULL || lv->desc != NULL || t->fetch == NULL) {
         return;
     }
-    if (msg->total_size == 0 || msg->total_size > OA_LC_MAX_DESCRIPTOR) {
-        return; /* not a descriptor: never asked again once it times out */
-    }
-    if (lv->fsize != msg->total_size) {
-        uint8_t *nb = realloc(lv->fbuf, (size_t)msg->total_size);
-        if (nb == NULL) {
-            return;
-        }
-        lv->fbuf = nb;
-        lv->fsize = (size_t)msg->total_size;
-        memset(lv->fhave, 0, sizeof(lv->fhave));
-    }
-    npieces = oa_meta_piece_count(lv->fsize);
-    if (msg->piece < npieces && !lv->fhave[msg->piece] &&
-        msg->size == oa_meta_piece_size(lv->fsize, msg->piece)) {
-        memcpy(lv->fbuf + (size_t)msg->piece * OA_META_PIECE_LEN, msg->data, msg->size);
-        lv->fhave[msg->piece] = 1;
-    }
-    rc = oa_meta_fetch_on_data(t->fetch, p->id, msg);
-    if (rc == OA_META_HASH_FAILED) {
-        memset(lv->fhave, 0, sizeof(lv->fhave));
+    if (msg->piece != 0 || msg->total_size == 0 || msg->total_size > OA_LC_MAX_DESCRIPTOR ||
+        msg->size != msg->total_size || msg->data == NULL) {
+        (void)oa_meta_fetch_on_data(t->fetch, p->id, msg);
         return;
     }
-    if (rc != OA_META_DONE) {
-        return;
-    }
-    for (i = 0; i < npieces; i++) {
-        if (!lv->fhave[i]) {
-            fetch_restart(lv);
-            return;
-        }
-    }
-    oa_lc_sha1(lv->fbuf, lv->fsize, digest);
+    oa_lc_sha1(msg->data, msg->size, digest);
     if (memcmp(digest, lv->id, OA_LC_ID_LEN) != 0) {
-        fetch_restart(lv);
+        (void)oa_meta_fetch_on_data(t->fetch, p->id, msg);
         return;
     }
     err[0] = '\0';
-    rc = live_desc_set(lv, lv->fbuf, lv->fsize, err, sizeof(err));
-    free(lv->fbuf);
-    lv->fbuf = NULL;
-    lv->fsize = 0;
+    rc = live_desc_set(lv, msg->data, msg->size, err, sizeof(err));
     if (rc != 0) {
         char msgtxt[160];
         snprintf(msgtxt, sizeof(msgtxt), "The live descriptor from peers is not valid: %s", err);
@@ -185,4 +151,86 @@ void oa_live_meta_data(oa_torrent *t, oa_peer *p, const oa_meta_msg *msg)
         return;
     }
     OA_LOG(lv->e, OA_LOG_INFO, "%s: live descriptor fetched from peers", t->hex);
+}
+
+/* ---- a peer's lifetime on a live stream ------------------------------------------- */
+
+void oa_live_peer_attach(oa_torrent *t, oa_peer *p)
+{
+    if (t->live == NULL || p->live != NULL) {
+        return;
+    }
+    if (!(p->ext & OA_WIRE_EXT_EXTENDED)) {
+        oa_peer_fail(p, "not a live peer: it does not speak the extension protocol (BEP 10)",
+                     0);
+        return;
+    }
+    p->live = calloc(1, sizeof(*p->live));
+    if (p->live == NULL) {
+        oa_peer_fail(p, "out of memory for the peer's live state", 0);
+        return;
+    }
+    p->live->attached_ms = oa_engine_now(t->e);
+    p->live->chat.tokens = LIVE_PEER_CHAT_BURST;
+    p->live->chat.last_ms = (int64_t)p->live->attached_ms;
+}
+
+void oa_live_peer_ext_handshake(oa_peer *p)
+{
+    oa_live *lv = p->t != NULL ? p->t->live : NULL;
+    oa_live_peer *lp = p->live;
+    uint64_t s, from;
+    if (lv == NULL || lp == NULL) {
+        return;
+    }
+    if (oa_ext_peer_id(&p->extp, OA_EXT_OA_LIVE) == 0) {
+        oa_peer_fail(p, "not a live peer: its extension handshake has no oa_live", 0);
+        return;
+    }
+    if (lp->ready) {
+        return;
+    }
+    lp->ready = 1;
+    live_event_peer(lv, LIVE_EV_JOINED, p->addr);
+    if (!lv->has_complete) {
+        return;
+    }
+    /* what we hold, and the headers of the newest chunks so that a
+     * newcomer can start a few chunks behind the edge */
+    live_send_have(lv, p);
+    from = lv->have_last >= LIVE_RECENT ? lv->have_last - LIVE_RECENT + 1 : 0;
+    if (from < lv->have_first) {
+        from = lv->have_first;
+    }
+    for (s = from; s <= lv->have_last; s++) {
+        live_chunk *c = live_get(lv, s);
+        if (live_held(c) && lv->publish) {
+            live_source_announce(c, p);
+        } else if (live_held(c)) {
+            live_send_announce(p, c);
+        }
+    }
+}
+
+void oa_live_peer_detach(oa_torrent *t, oa_peer *p)
+{
+    oa_live *lv = t->live;
+    oa_live_peer *lp = p->live;
+    uint32_t i;
+    if (lp == NULL) {
+        return;
+    }
+    if (lv != NULL) {
+        for (i = 0; i < lv->nslots; i++) {
+            live_chunk *c = lv->slots[i];
+            if (c != NULL && c->assigned == p->id) {
+                c->assigned = 0; /* asked of another holder on the next pass */
+            }
+        }
+        if (lp->ready && !t->closing) {
+            live_event_peer(lv, LIVE_EV_LEFT, p->addr);
+        }
+    }
+    free(lp);
+    p->live = NULL;
 }

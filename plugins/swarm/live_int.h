@@ -1,19 +1,22 @@
 /*
  * Live streams inside the swarm engine (issue 7), shared by live.c (the
- * service's live calls, handles and their callbacks, the window store,
- * in-order delivery, stats, timers), live_desc.c (the descriptor and its
- * BEP 9 fetch), live_chat.c (chat acceptance and gossip) and live_peer.c
- * (the "oa_live" BEP 10 messages of one peer: HAVE, ANNOUNCE, REQUEST,
- * DATA, REJECT, CHAT, ACK; requesting chunks, serving them, relaying, the
- * source's fanout and its late announces). Not for other files: engine.h
+ * service's live calls, handles and their callbacks, the window store and
+ * its memory bound, in-order delivery, stats, timers), live_desc.c (the
+ * descriptor and its BEP 9 fetch; a peer's attach, BEP 10 handshake and
+ * detach), live_chat.c (chat acceptance, replay and per-peer limits,
+ * gossip) and live_peer.c (the "oa_live" BEP 10 messages of a peer: HAVE,
+ * ANNOUNCE, REQUEST, DATA, REJECT, ACK; requesting chunks, serving them,
+ * relaying, the source's fanout and its late announces). Not for other files: engine.h
  * has the hooks the engine files call.
  *
  * A live stream is an oa_torrent with t->live set: the info-hash machinery
  * (peers, candidates, trackers, PEX, bans) is the engine's; it has no
  * pieces, picker or storage, and no catalog record. Chunks live in a ring
- * of descriptor.window slots indexed by seq % window, so memory is bounded
- * by the window. Consumer callbacks run only from the live kick or pulse
- * timers, never inside a peer's call stack (torrent.c's re-entrancy rule).
+ * of descriptor.window slots indexed by seq % window; their bytes are
+ * bounded by the window and by live_max_mb (the oldest chunks' bytes are
+ * freed past it, their headers kept). Consumer callbacks run only from
+ * the live kick or pulse timers, never inside a peer's call stack
+ * (torrent.c's re-entrancy rule).
  */
 #ifndef OA_SWARM_LIVE_INT_H
 #define OA_SWARM_LIVE_INT_H
@@ -27,6 +30,11 @@
 
 #define LIVE_HOLDERS 16          /* peers remembered per chunk as having it */
 #define LIVE_SERVED 64           /* peers a source remembers serving a chunk to */
+#define LIVE_SERVE_TRACK 16      /* chunks whose bytes served to one peer are counted */
+#define LIVE_STRIKES 8           /* timeouts/REJECTs in a row before a peer is closed */
+#define LIVE_PEER_CHAT_BURST 60u /* chat messages one peer may send (any senders) */
+#define LIVE_PEER_CHAT_PER_MIN 240u
+#define LIVE_CHAT_SKEW_MS (10u * 60u * 1000u) /* chat ts_ms this far from now: dropped */
 #define LIVE_REFUSED 8           /* peers that rejected or timed out a chunk */
 #define LIVE_LAT_SAMPLES 64      /* latency samples for the median and p95 */
 #define LIVE_EVENTS 256          /* chat and peer events waiting for handles */
@@ -61,9 +69,10 @@ typedef struct live_chunk {
     size_t nrefused;
     uint64_t holders[LIVE_HOLDERS]; /* peers that announced it */
     size_t nholders;
-    uint64_t served[LIVE_SERVED];   /* source: peers it was served to */
+    uint64_t *served;            /* source only (LIVE_SERVED, with told): peers it was
+                                  * served to; NULL on a viewer */
     size_t nserved;
-    uint64_t told[LIVE_SERVED];     /* source: peers it ANNOUNCEd it to (fanout, late) */
+    uint64_t *told;              /* source only: peers it ANNOUNCEd it to (fanout, late) */
     size_t ntold;
     uint64_t header_ms;          /* when its header arrived (loop ms) */
 } live_chunk;
@@ -108,6 +117,8 @@ typedef struct live_sender {
     uint8_t from[OA_LC_KEY_LEN];
     oa_lc_bucket b;
     uint64_t used_ms;
+    uint64_t last_seq;           /* newest seq taken from it (valid with has_seq) */
+    int has_seq;
 } live_sender;
 
 typedef struct live_mute {
@@ -137,15 +148,13 @@ struct oa_live {
     uint64_t ev_head;            /* id of the next event */
     live_pending pending[LIVE_PENDING];
     size_t npending;
-    uint8_t *fbuf;               /* the descriptor as fetched (BEP 9) */
-    size_t fsize;
-    uint8_t fhave[OA_LC_MAX_DESCRIPTOR / OA_META_PIECE_LEN + 1];
     live_seen seen[LIVE_DEDUPE];
     size_t seen_next;
     live_sender senders[LIVE_SENDERS];
     size_t nsenders;
     live_mute mutes[LIVE_MUTES];
     size_t nmutes;
+    uint64_t held;               /* chunk bytes allocated (bounded by cfg.live_max_bytes) */
     uint64_t downloaded, uploaded, chunks_in, rejected;
     uint64_t down_mark, up_mark, rate_down, rate_up, rate_ms;
     uint32_t lat[LIVE_LAT_SAMPLES];
@@ -159,8 +168,12 @@ struct oa_live {
     uint64_t last_fetch_ms;      /* descriptor fetch: candidates last refreshed */
 };
 
+typedef struct live_served {
+    uint64_t seq;
+    uint32_t bytes;              /* served to this peer, at most the chunk's size */
+} live_served;
+
 struct oa_live_peer {
-    uint64_t id;
     int ready;                   /* its extension handshake named oa_live */
     uint64_t attached_ms;
     int has_have;
@@ -171,6 +184,12 @@ struct oa_live_peer {
     uint64_t unsolicited;        /* DATA bytes nobody asked for, this period */
     uint64_t unsolicited_ms;
     unsigned inflight;           /* chunks assigned to it */
+    unsigned strikes;            /* timeouts and REJECTs of announced chunks in a row */
+    oa_lc_bucket chat;           /* chat messages it sends (LIVE_PEER_CHAT_*) */
+    live_served srv[LIVE_SERVE_TRACK]; /* bytes served per chunk (seq 0 + bytes 0: free) */
+    size_t nsrv;
+    int has_floor;
+    uint64_t srv_floor;          /* chunks at or below it are not served to it again */
 };
 
 static inline uint32_t live_block_len(const live_chunk *c, uint32_t blk)
@@ -192,7 +211,16 @@ void live_evict(oa_live *lv);
 /* Gives the chunk's fetch up (its peer's count drops). */
 void live_unassign(oa_live *lv, live_chunk *c);
 /* A chunk was verified (complete set): stats, latency, HAVE range, kick. */
-void live_completed(oa_live *lv, live_chunk *c, uint64_t now);
+void live_completed(oa_live *lv, live_chunk *c);
+/* Room for size more chunk bytes under live_max_mb: frees the data of the
+ * oldest complete chunks (those every handle is past first; their headers
+ * stay). 0 when size fits or nothing else is held, OA_ENOMEM otherwise. */
+int live_mem_reserve(oa_live *lv, uint64_t size);
+/* A complete chunk whose bytes are still held (not freed for memory). */
+static inline int live_held(const live_chunk *c)
+{
+    return c != NULL && c->complete && c->data != NULL;
+}
 /* Runs deliveries on the next loop turn. */
 void live_kick(oa_live *lv);
 /* A new event for the handles (the oldest is overwritten). */
@@ -218,6 +246,10 @@ void live_fetch_retry(oa_live *lv, uint64_t now);
  * OA_EAGAIN (over the sender's limit), OA_ENOMEM. */
 int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_peer, char *err,
                    size_t errlen);
+/* A CHAT from p: the per-peer limit (p is failed past it), then taken. */
+void live_chat_from_peer(oa_live *lv, oa_peer *p, const oa_lc_msg *m);
+/* Sends a chat message to every ready peer but except_peer. */
+void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer);
 
 /* ---- live_peer.c ------------------------------------------------------- */
 
@@ -238,7 +270,8 @@ void live_request_pass(oa_live *lv, uint64_t now);
 void live_peers_pulse(oa_live *lv, uint64_t now);
 /* HAVE to every peer not yet told of the newest complete chunk. */
 void live_have_all(oa_live *lv);
-/* Sends a chat message to every ready peer but except_peer. */
-void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer);
+/* The source announces c to p and remembers it did (its late announces
+ * skip p; p may fetch c from it past the fanout's serving cap). */
+void live_source_announce(live_chunk *c, oa_peer *p);
 
 #endif

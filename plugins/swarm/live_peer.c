@@ -1,9 +1,11 @@
 /*
- * The "oa_live" BEP 10 extension of one peer on a live stream (issue 7;
- * live_int.h, docs/live-protocol.md): its oa_live state from attach to
- * detach, the messages it sends us (HAVE, ANNOUNCE, REQUEST, DATA, REJECT,
- * CHAT, ACK), requesting chunks from holders with timeouts, serving
- * chunks, relaying new chunks, the source's fanout and its late announces.
+ * The "oa_live" BEP 10 extension of the peers on a live stream (issue 7;
+ * live_int.h, docs/live-protocol.md): the messages a peer sends us (HAVE,
+ * ANNOUNCE, REQUEST, DATA, REJECT, ACK; CHAT goes to live_chat.c),
+ * requesting chunks from holders with timeouts and strikes, serving chunks
+ * (at most a chunk's size per peer), relaying new chunks, the source's
+ * fanout and its late announces. A peer's arrival and leaving are in
+ * live_desc.c.
  *
  * Everything here runs inside a peer's call stack or a live timer: peers
  * are never closed here, only failed (oa_peer_fail: closed on their next
@@ -85,21 +87,37 @@ static int peer_has(const live_chunk *c, const oa_peer *p)
             c->hdr.seq <= lp->have_last);
 }
 
-static void holder_add(live_chunk *c, uint64_t id)
+/* Remembers id as having c; 1 when it was not known to have it before. */
+static int holder_add(live_chunk *c, uint64_t id)
 {
     if (!id_in(c->holders, c->nholders, id) && c->nholders < LIVE_HOLDERS) {
         c->holders[c->nholders++] = id;
+        return 1;
     }
+    return 0;
+}
+
+/* The source's per-chunk lists (served, told), made on first use: a
+ * viewer's chunks never have them. 0, or OA_ENOMEM. */
+static int source_lists(live_chunk *c)
+{
+    if (c->served != NULL) {
+        return 0;
+    }
+    c->served = calloc(2 * LIVE_SERVED, sizeof(*c->served));
+    if (c->served == NULL) {
+        return OA_ENOMEM;
+    }
+    c->told = c->served + LIVE_SERVED;
+    return 0;
 }
 
 /* ---- spreading a new chunk --------------------------------------------------- */
 
-/* The source announces c to p and remembers it did (its late announces
- * skip p; p may fetch c from it past the fanout's serving cap). */
-static void source_announce(live_chunk *c, oa_peer *p)
+void live_source_announce(live_chunk *c, oa_peer *p)
 {
     live_send_announce(p, c);
-    if (!id_in(c->told, c->ntold, p->id) && c->ntold < LIVE_SERVED) {
+    if (source_lists(c) == 0 && !id_in(c->told, c->ntold, p->id) && c->ntold < LIVE_SERVED) {
         c->told[c->ntold++] = p->id;
     }
 }
@@ -143,7 +161,7 @@ static void source_fanout(oa_live *lv, live_chunk *c)
     }
     if (n <= fanout) {
         for (i = 0; i < n; i++) {
-            source_announce(c, r[i].p);
+            live_source_announce(c, r[i].p);
         }
         free(r);
         return;
@@ -151,7 +169,7 @@ static void source_fanout(oa_live *lv, live_chunk *c)
     qsort(r, n, sizeof(*r), cmp_ranked);
     best = fanout / 2;
     for (i = 0; i < best && r[i].score > 0; i++) {
-        source_announce(c, r[i].p);
+        live_source_announce(c, r[i].p);
         r[i].p = NULL;
         picked++;
     }
@@ -159,7 +177,7 @@ static void source_fanout(oa_live *lv, live_chunk *c)
     for (i = 0; picked < fanout && i < n; i++) {
         ranked *q = &r[(lv->rr + i) % n];
         if (q->p != NULL) {
-            source_announce(c, q->p);
+            live_source_announce(c, q->p);
             q->p = NULL;
             picked++;
         }
@@ -200,7 +218,7 @@ static void source_late(oa_live *lv, uint64_t now)
     for (s = from; s <= lv->have_last; s++) {
         live_chunk *c = live_get(lv, s);
         unsigned n = 0;
-        if (c == NULL || !c->complete || now < c->header_ms + lv->d.chunk_ms / 2 ||
+        if (!live_held(c) || now < c->header_ms + lv->d.chunk_ms / 2 ||
             c->ntold >= LIVE_SERVED) {
             continue;
         }
@@ -211,27 +229,12 @@ static void source_late(oa_live *lv, uint64_t now)
                 id_in(c->told, c->ntold, p->id)) {
                 continue;
             }
-            source_announce(c, p);
+            live_source_announce(c, p);
             n++;
         }
         if (n > 0) {
             OA_LOG(lv->e, OA_LOG_DEBUG, "%s: late announce of live chunk %llu to %u peers",
                    lv->t->hex, (unsigned long long)s, n);
-        }
-    }
-}
-
-void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer)
-{
-    oa_lc_msg m;
-    oa_peer *p;
-    memset(&m, 0, sizeof(m));
-    m.type = OA_LC_CHAT;
-    m.chat = msg;
-    m.chat_len = len;
-    for (p = lv->t->peers; p != NULL; p = p->tnext) {
-        if (p->id != except_peer) {
-            live_send(p, &m);
         }
     }
 }
@@ -271,10 +274,13 @@ static oa_peer *pick_holder(oa_live *lv, const live_chunk *c, uint64_t now)
     return best;
 }
 
-static int chunk_buffers(live_chunk *c)
+static int chunk_buffers(oa_live *lv, live_chunk *c)
 {
     if (c->data != NULL) {
         return 0;
+    }
+    if (live_mem_reserve(lv, c->hdr.size) != 0) {
+        return OA_ENOMEM; /* over live_max_mb: asked again once chunks are freed */
     }
     c->nblocks = (c->hdr.size + OA_LC_BLOCK - 1) / OA_LC_BLOCK;
     c->data = malloc(c->hdr.size);
@@ -289,17 +295,26 @@ static int chunk_buffers(live_chunk *c)
         c->from = NULL;
         return OA_ENOMEM;
     }
+    lv->held += c->hdr.size;
     c->nhave = 0;
     return 0;
 }
 
+/* Asks p for every block of c not in yet. Blocks another peer sent are
+ * asked again: every block of a chunk comes from one peer, so a chunk
+ * that fails its hash has one sender to blame. */
 static void assign(oa_live *lv, live_chunk *c, oa_peer *p, uint64_t now)
 {
     oa_lc_msg m;
     uint32_t b;
-    (void)lv;
-    if (chunk_buffers(c) != 0) {
+    if (chunk_buffers(lv, c) != 0) {
         return;
+    }
+    for (b = 0; b < c->nblocks && c->nhave > 0; b++) {
+        if (c->have[b] && c->from[b] != p->id) {
+            c->have[b] = 0;
+            c->nhave--;
+        }
     }
     c->assigned = p->id;
     c->assigned_ms = now;
@@ -327,6 +342,22 @@ static void refuse(live_chunk *c, uint64_t id)
         c->nrefused--;
     }
     c->refused[c->nrefused++] = id;
+}
+
+/* A chunk asked of p timed out, or p rejected a chunk it announced: past
+ * LIVE_STRIKES in a row (no chunk delivered between) p is closed, so that
+ * a peer relaying headers but never data is not preferred for ever. */
+static void strike(oa_peer *p)
+{
+    char why[128];
+    if (p == NULL || p->live == NULL) {
+        return;
+    }
+    if (++p->live->strikes >= LIVE_STRIKES) {
+        snprintf(why, sizeof(why), "did not deliver the last %u live chunks asked of it",
+                 p->live->strikes);
+        oa_peer_fail(p, why, 0);
+    }
 }
 
 /* Where a viewer starts: join_behind chunks behind the edge, at the first
@@ -370,6 +401,7 @@ void live_request_pass(oa_live *lv, uint64_t now)
             if (p != NULL && now < since + fetch_timeout_ms(lv)) {
                 continue;
             }
+            strike(p);
             refuse(c, c->assigned);
             live_unassign(lv, c);
         }
@@ -406,8 +438,9 @@ void live_header_in(oa_live *lv, oa_peer *p, uint64_t peer_id, const oa_lc_chunk
     if (c != NULL && memcmp(c->hdr.hash, hdr->hash, OA_LC_HASH_LEN) == 0 &&
         memcmp(c->hdr.sig, hdr->sig, OA_LC_SIG_LEN) == 0 && c->hdr.ts_ms == hdr->ts_ms &&
         c->hdr.size == hdr->size) {
-        holder_add(c, peer_id); /* known: no need to check the signature again */
-        if (!c->complete && c->assigned == 0) {
+        /* known: no need to check the signature again; a pass only when
+         * this peer is a new holder (a repeated ANNOUNCE costs nothing) */
+        if (holder_add(c, peer_id) && !c->complete && c->assigned == 0) {
             live_request_pass(lv, oa_engine_now(lv->e));
         }
         return;
@@ -453,6 +486,46 @@ void live_header_in(oa_live *lv, oa_peer *p, uint64_t peer_id, const oa_lc_chunk
     }
 }
 
+/* Counts len more bytes of c served to the peer: OA_EACCES past the
+ * chunk's size (it asks for blocks it had), or for a chunk older than
+ * those it is still counted for. */
+static int serve_account(oa_live_peer *lp, const live_chunk *c, uint32_t len)
+{
+    size_t i, low = 0;
+    live_served *r = NULL;
+    for (i = 0; i < lp->nsrv; i++) {
+        if (lp->srv[i].seq == c->hdr.seq) {
+            r = &lp->srv[i];
+            break;
+        }
+        if (lp->srv[i].seq < lp->srv[low].seq) {
+            low = i;
+        }
+    }
+    if (r == NULL) {
+        if (lp->has_floor && c->hdr.seq <= lp->srv_floor) {
+            return OA_EACCES;
+        }
+        if (lp->nsrv < LIVE_SERVE_TRACK) {
+            low = lp->nsrv++;
+        } else if (lp->srv[low].seq < c->hdr.seq) {
+            lp->srv_floor = lp->has_floor && lp->srv_floor > lp->srv[low].seq
+                                ? lp->srv_floor : lp->srv[low].seq;
+            lp->has_floor = 1;
+        } else {
+            return OA_EACCES; /* older than every chunk counted: served before */
+        }
+        r = &lp->srv[low];
+        r->seq = c->hdr.seq;
+        r->bytes = 0;
+    }
+    if ((uint64_t)r->bytes + len > c->hdr.size) {
+        return OA_EACCES;
+    }
+    r->bytes += len;
+    return 0;
+}
+
 static void on_request(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
 {
     live_chunk *c = live_get(lv, m->seq);
@@ -461,8 +534,8 @@ static void on_request(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
     uint8_t *out = NULL;
     size_t len = 0;
     char why[160];
-    if (c == NULL || !c->complete) {
-        send_reject(p, m->seq, m->off);
+    if (!live_held(c)) {
+        send_reject(p, m->seq, m->off); /* not here, or freed for memory */
         return;
     }
     if (m->len == 0 || m->len > OA_LC_MAX_BLOCK || m->off >= c->hdr.size ||
@@ -476,12 +549,16 @@ static void on_request(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
         send_reject(p, m->seq, m->off); /* it does not read fast enough */
         return;
     }
+    if (serve_account(p->live, c, m->len) != 0) {
+        send_reject(p, m->seq, m->off); /* it had this chunk's bytes from us already */
+        return;
+    }
     if (lv->publish && !id_in(c->served, c->nserved, p->id)) {
         unsigned cap = 2 * (e->cfg.live_source_fanout > 0 ? e->cfg.live_source_fanout : 1);
         /* past the cap only the peers it announced the chunk to (fanout,
          * late announces): no relay serves them */
         if ((c->nserved >= cap && !id_in(c->told, c->ntold, p->id)) ||
-            c->nserved >= LIVE_SERVED) {
+            c->nserved >= LIVE_SERVED || source_lists(c) != 0) {
             send_reject(p, m->seq, m->off); /* the source's upload stays low */
             return;
         }
@@ -515,8 +592,10 @@ static void on_data(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
     uint32_t blk = m->off / OA_LC_BLOCK;
     char err[160];
     char why[224];
-    if (c == NULL || c->complete || c->data == NULL || m->off % OA_LC_BLOCK != 0 ||
-        blk >= c->nblocks || m->len != live_block_len(c, blk) || c->have[blk]) {
+    /* only a block asked of this peer: the chunk is assigned to it */
+    if (c == NULL || c->complete || c->data == NULL || c->assigned != p->id ||
+        m->off % OA_LC_BLOCK != 0 || blk >= c->nblocks || m->len != live_block_len(c, blk) ||
+        c->have[blk]) {
         if (now >= lp->unsolicited_ms + 10000) {
             lp->unsolicited_ms = now;
             lp->unsolicited = 0;
@@ -542,32 +621,21 @@ static void on_data(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
         return;
     }
     if (oa_lc_chunk_check_data(&c->hdr, c->data, c->hdr.size, err, sizeof(err)) != 0) {
-        uint64_t one = c->from[0];
-        uint32_t b;
-        int single = 1;
-        for (b = 1; b < c->nblocks; b++) {
-            single &= c->from[b] == one;
-        }
+        /* every block came from p (assign() asks again what others sent) */
         lv->rejected++;
         snprintf(why, sizeof(why), "sent live chunk %llu whose bytes do not match its signed "
                  "hash", (unsigned long long)c->hdr.seq);
         OA_LOG(e, OA_LOG_WARN, "%s: peer %s %s (%s)", lv->t->hex, p->addr, why, err);
-        if (single) {
-            oa_peer *bad = oa_torrent_peer_find(lv->t, one);
-            if (bad != NULL) {
-                oa_peer_fail(bad, why, 1);
-            }
-        }
-        for (b = 0; b < c->nblocks; b++) {
-            refuse(c, c->from[b]);
-        }
+        oa_peer_fail(p, why, 1);
+        refuse(c, p->id);
         memset(c->have, 0, c->nblocks);
         c->nhave = 0;
         live_unassign(lv, c);
         live_request_pass(lv, now);
         return;
     }
-    live_completed(lv, c, now);
+    lp->strikes = 0;
+    live_completed(lv, c);
     live_request_pass(lv, now);
 }
 
@@ -577,24 +645,12 @@ static void on_reject(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
     if (c == NULL || c->complete || c->assigned != p->id) {
         return;
     }
+    if (id_in(c->holders, c->nholders, p->id)) {
+        strike(p); /* it announced the chunk, then would not send it */
+    }
     refuse(c, p->id);
     live_unassign(lv, c);
     live_request_pass(lv, oa_engine_now(lv->e));
-}
-
-static void on_chat(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
-{
-    char err[160] = "";
-    char why[224];
-    int rc = live_chat_take(lv, m->chat, m->chat_len, p->id, err, sizeof(err));
-    if (rc == OA_EPROTO) {
-        snprintf(why, sizeof(why), "sent a forged or malformed chat message: %s", err);
-        oa_peer_fail(p, why, 1);
-    } else if (rc == OA_EINVAL) {
-        snprintf(why, sizeof(why), "sent %s", err);
-        oa_peer_fail(p, why, 0);
-    }
-    /* seen, muted, over the limit: dropped quietly */
 }
 
 void oa_live_peer_message(oa_peer *p, const uint8_t *data, size_t len)
@@ -613,11 +669,7 @@ void oa_live_peer_message(oa_peer *p, const uint8_t *data, size_t len)
         return;
     }
     switch (m.type) {
-    case OA_LC_HAVE:
-        if (m.first > m.last) {
-            oa_peer_fail(p, "sent an oa_live HAVE whose first is after its last", 0);
-            return;
-        }
+    case OA_LC_HAVE: /* first <= last: checked by oa_lc_msg_decode() */
         lp->has_have = 1;
         lp->have_first = m.first;
         lp->have_last = m.last;
@@ -635,7 +687,7 @@ void oa_live_peer_message(oa_peer *p, const uint8_t *data, size_t len)
         on_reject(lv, p, &m);
         break;
     case OA_LC_CHAT:
-        on_chat(lv, p, &m);
+        live_chat_from_peer(lv, p, &m);
         break;
     case OA_LC_ACK:
         lp->up_delta = m.up > lp->up_total ? m.up - lp->up_total : 0;
@@ -646,86 +698,7 @@ void oa_live_peer_message(oa_peer *p, const uint8_t *data, size_t len)
     }
 }
 
-/* ---- a peer's lifetime on a live stream ------------------------------------------- */
-
-void oa_live_peer_attach(oa_torrent *t, oa_peer *p)
-{
-    if (t->live == NULL || p->live != NULL) {
-        return;
-    }
-    if (!(p->ext & OA_WIRE_EXT_EXTENDED)) {
-        oa_peer_fail(p, "not a live peer: it does not speak the extension protocol (BEP 10)",
-                     0);
-        return;
-    }
-    p->live = calloc(1, sizeof(*p->live));
-    if (p->live == NULL) {
-        oa_peer_fail(p, "out of memory for the peer's live state", 0);
-        return;
-    }
-    p->live->id = p->id;
-    p->live->attached_ms = oa_engine_now(t->e);
-}
-
-void oa_live_peer_ext_handshake(oa_peer *p)
-{
-    oa_live *lv = p->t != NULL ? p->t->live : NULL;
-    oa_live_peer *lp = p->live;
-    uint64_t s, from;
-    if (lv == NULL || lp == NULL) {
-        return;
-    }
-    if (oa_ext_peer_id(&p->extp, OA_EXT_OA_LIVE) == 0) {
-        oa_peer_fail(p, "not a live peer: its extension handshake has no oa_live", 0);
-        return;
-    }
-    if (lp->ready) {
-        return;
-    }
-    lp->ready = 1;
-    live_event_peer(lv, LIVE_EV_JOINED, p->addr);
-    if (!lv->has_complete) {
-        return;
-    }
-    /* what we hold, and the headers of the newest chunks so that a
-     * newcomer can start a few chunks behind the edge */
-    live_send_have(lv, p);
-    from = lv->have_last >= LIVE_RECENT ? lv->have_last - LIVE_RECENT + 1 : 0;
-    if (from < lv->have_first) {
-        from = lv->have_first;
-    }
-    for (s = from; s <= lv->have_last; s++) {
-        live_chunk *c = live_get(lv, s);
-        if (c != NULL && c->complete && lv->publish) {
-            source_announce(c, p);
-        } else if (c != NULL && c->complete) {
-            live_send_announce(p, c);
-        }
-    }
-}
-
-void oa_live_peer_detach(oa_torrent *t, oa_peer *p)
-{
-    oa_live *lv = t->live;
-    oa_live_peer *lp = p->live;
-    uint32_t i;
-    if (lp == NULL) {
-        return;
-    }
-    if (lv != NULL) {
-        for (i = 0; i < lv->nslots; i++) {
-            live_chunk *c = lv->slots[i];
-            if (c != NULL && c->assigned == p->id) {
-                c->assigned = 0; /* asked of another holder on the next pass */
-            }
-        }
-        if (lp->ready && !t->closing) {
-            live_event_peer(lv, LIVE_EV_LEFT, p->addr);
-        }
-    }
-    free(lp);
-    p->live = NULL;
-}
+/* ---- every pulse -------------------------------------------------------------------- */
 
 void live_peers_pulse(oa_live *lv, uint64_t now)
 {

@@ -725,7 +725,7 @@ static void on_extended(oa_peer *p, const oa_wire_msg *m)
         break;
     case OA_EXT_OA_LIVE:
         if (p->t->live != NULL) {
-            oa_live_peer_message(p, m->data, m->size); /* live.c, issue 7 */
+            oa_live_peer_message(p, m->data, m->size); /* live_peer.c, issue 7 */
         }
         break;
     default:

@@ -269,7 +269,7 @@ static int read_config(oa_engine *e)
                 {"upload_slots", 0},   {"upload_rate_kib", 0},   {"download_rate_kib", 0},
                 {"max_requests", 0},   {"hash_fail_strikes", 0}, {"ban_minutes", 0},
                 {"cache_limit_mb", 0}, {"read_cache_mb", 0},     {"stream_window_mb", 0},
-                {"live_join_behind", 0}, {"live_source_fanout", 0}};
+                {"live_join_behind", 0}, {"live_source_fanout", 0}, {"live_max_mb", 0}};
     size_t i;
     char dir[1024];
     int rc;
@@ -297,6 +297,7 @@ static int read_config(oa_engine *e)
     c->stream_window_bytes = (uint64_t)ints[11].v * MIB;
     c->live_join_behind = (unsigned)ints[12].v;
     c->live_source_fanout = ints[13].v > 0 ? (unsigned)ints[13].v : 1;
+    c->live_max_bytes = (uint64_t)(ints[14].v > 0 ? ints[14].v : 64) * MIB;
     c->connect_per_tick = 8;
     c->request_timeout_ms = 30000;
     c->peer_timeout_ms = 120000;
@@ -384,6 +385,8 @@ static int swarm_configure(void *state, const char *key, const char *value)
         e->cfg.live_join_behind = (unsigned)v;
     } else if (strcmp(key, "live_source_fanout") == 0) {
         e->cfg.live_source_fanout = v > 0 ? (unsigned)v : 1;
+    } else if (strcmp(key, "live_max_mb") == 0) {
+        e->cfg.live_max_bytes = (uint64_t)(v > 0 ? v : 64) * MIB;
     } else if (strcmp(key, "trackers") == 0) {
         snprintf(e->cfg.trackers, sizeof(e->cfg.trackers), "%s", value);
     } else if (strcmp(key, "bootstrap_peers") == 0) {
@@ -1031,6 +1034,10 @@ static const oa_config_def swarm_config[] = {
      .flags = OA_CFG_LIVE,
      .help = "Live streams: how many peers a broadcasting source announces each new chunk "
              "to; the others get it from those peers, which keeps the source's upload low."},
+    {.key = "live_max_mb", .type = OA_CFG_INT, .default_value = "64", .min = 4, .max = 4096,
+     .flags = OA_CFG_LIVE,
+     .help = "Live streams: MiB of chunk data one stream keeps at most; past it the bytes of "
+             "the oldest chunks are freed (a long window of large chunks cannot fill memory)."},
     {.key = NULL},
 };
 

@@ -718,6 +718,7 @@ int oa_torrent_add(oa_engine *e, const oa_torrent_opts *opts, oa_torrent **out, 
 fail_nomem:
     (void)oa_swarm_fail(err, errlen, 0, "", "Out of memory adding content.");
     if (t != NULL) {
+        t->live = NULL; /* on failure opts->live stays the caller's (live.c frees it) */
         t->closing = 1;
         torrent_free(t);
     }

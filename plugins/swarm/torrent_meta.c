@@ -135,7 +135,7 @@ int oa_torrent_peer_attach(oa_torrent *t, oa_peer *p)
         oa_peer_metadata_ready(p);
     }
     if (t->live != NULL) {
-        oa_live_peer_attach(t, p); /* live.c: its oa_live state */
+        oa_live_peer_attach(t, p); /* live_desc.c: its oa_live state */
     }
     return 0;
 }
@@ -158,7 +158,7 @@ void oa_torrent_peer_detach(oa_torrent *t, oa_peer *p)
         return;
     }
     if (p->live != NULL) {
-        oa_live_peer_detach(t, p); /* live.c frees p->live */
+        oa_live_peer_detach(t, p); /* live_desc.c frees p->live */
     }
     if (t->picker != NULL && p->pk != 0) {
         oa_picker_peer_remove(t->picker, p->pk);
@@ -589,6 +589,9 @@ void oa_torrent_meta_peer(oa_torrent *t, oa_peer *p, uint64_t metadata_size)
 {
     if (t->fetch == NULL || t->closing) {
         return;
+    }
+    if (t->live != NULL && !oa_live_meta_size_ok(t, p, metadata_size)) {
+        return; /* live.c failed the peer: no descriptor is that large */
     }
     if (oa_meta_fetch_peer(t->fetch, p->id, metadata_size) == 0) {
         tor_kick(t);

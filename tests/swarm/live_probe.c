@@ -10,7 +10,10 @@
  *   view    {content_id, descriptor?}       -> {content_id}
  *   got     {content_id}                    -> {descriptor, chunks:[{seq,sha256,gap,size}],
  *                                               chats, peers_joined, peers_left}
- *   chat    {content_id, text}              -> {rc}
+ *   chat    {content_id, text, seq?, ts_ms?, new_key?, send?}
+ *                                           -> {rc} (send false: {msg: the signed
+ *                                              message, hex}; new_key: a fresh sender key
+ *                                              from now on)
  *   stats   {content_id}                    -> the live stats
  *   close   {content_id}                    -> {}
  * Built apart from build/plugins (build/tests/live-plugins).
@@ -352,15 +355,31 @@ static int cmd_chat(probe *pr, json_t *args, char **out)
     if (s == NULL || text == NULL) {
         return fail(pr, out, OA_EINVAL, "chat needs content_id and text");
     }
+    if (json_is_true(json_object_get(args, "new_key"))) {
+        oa_lc_keygen(s->chat_seed, (uint8_t[OA_LC_KEY_LEN]){0});
+    }
     memset(&c, 0, sizeof(c));
     c.kind = 0;
     c.seq = ++s->chat_seq;
+    if (json_is_integer(json_object_get(args, "seq"))) {
+        c.seq = (uint64_t)json_integer_value(json_object_get(args, "seq"));
+    }
     memcpy(c.stream, s->id, OA_LC_ID_LEN);
     c.ts_ms = unix_ms();
+    if (json_is_integer(json_object_get(args, "ts_ms"))) {
+        c.ts_ms = (int64_t)json_integer_value(json_object_get(args, "ts_ms"));
+    }
     snprintf(c.text, sizeof(c.text), "%s", text);
     rc = oa_lc_chat_sign(s->chat_seed, &c, &msg, &len, err, sizeof(err));
     if (rc != 0) {
         return fail(pr, out, rc, err);
+    }
+    if (json_is_false(json_object_get(args, "send"))) {
+        char hex[2 * OA_LC_CHAT_MAX + 1];
+        hex_of(msg, len, hex);
+        hex[2 * len] = '\0';
+        free(msg);
+        return reply(pr, json_pack("{s:s}", "msg", hex), out);
     }
     rc = pr->swarm->live_chat(s->h, msg, len);
     free(msg);
