@@ -49,6 +49,29 @@ bench_need() {
     done
 }
 
+# bench_need_plugins NAME...: exit 2 unless the build has plugins/NAME.so
+# for each NAME.
+bench_need_plugins() {
+    local so
+    for so in "$@"; do
+        if [ ! -f "$BUILD/plugins/$so.so" ]; then
+            echo "$0: $BUILD/plugins/$so.so is missing; build first: cmake --build $BUILD" >&2
+            exit 2
+        fi
+    done
+}
+
+# bench_need_ffmpeg: exit 2 unless ffmpeg and ffprobe are installed.
+bench_need_ffmpeg() {
+    local tool
+    for tool in ffmpeg ffprobe; do
+        if ! command -v "$tool" >/dev/null; then
+            echo "$0: $tool is not installed (apt-get install ffmpeg; scripts/deps.sh test installs it)" >&2
+            exit 2
+        fi
+    done
+}
+
 # check_count NAME VALUE: exit 2 unless VALUE is a positive whole number.
 check_count() {
     case "$2" in

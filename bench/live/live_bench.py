@@ -28,8 +28,6 @@ Targets: p95 < 2 s at 3 hops, source upload < 1.5x the bitrate. Prints
 PASS or MISS for each; exits 0 unless the run itself broke (1).
 """
 import argparse
-import contextlib
-import io
 import os
 import shutil
 import statistics
@@ -41,8 +39,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import test_live as tl  # noqa: E402  (may re-execute under the system python3)
+sys.path.insert(0, os.path.join(ROOT, "bench", "swarm-throughput"))
+import swarm_bench as sb  # noqa: E402  (Fail, quiet)
 
 st, oatest, tsl = tl.st, tl.oatest, tl.tsl
+Fail, quiet = sb.Fail, sb.quiet
 # The swarm's latency figures cover a viewer's last 64 chunks
 # (LIVE_LAT_SAMPLES), the first of which came from before it joined
 # (live_join_behind): measuring starts once those have left them.
@@ -50,24 +51,6 @@ WARMUP_S = 70.0
 SAMPLE_S = 3.0
 TARGET_LATENCY_MS = 2000
 TARGET_UPLOAD = 1.5
-
-
-class Broken(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def quiet(what):
-    """Hides the harness's check lines; shows them when one fails."""
-    buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            yield
-        if oatest.failed:
-            raise Broken(what)
-    except (oatest.CaseAbort, Broken, OSError) as e:
-        print(buf.getvalue())
-        raise Broken(f"{what}: {e}")
 
 
 class Drain(threading.Thread):
@@ -153,7 +136,7 @@ def run(opts):
             started.append((v, d))
         for v, d in started:
             if not d.first.wait(120) or d.error:
-                raise Broken(f"{v.name} does not play ({d.error}):\n{v.tail()}")
+                raise Fail(f"{v.name} does not play ({d.error}):\n{v.tail()}")
         drains += [d for _, d in started]
     print(f"every viewer plays; warm-up {opts.warmup:.0f} s, then {opts.seconds:.0f} s measured",
           flush=True)
@@ -233,7 +216,7 @@ def main():
     oatest._tmp_prefix = "oa-bench-live-"
     try:
         return run(opts)
-    except Broken as e:
+    except Fail as e:
         print(f"FAILED: {e}")
         return 1
     finally:

@@ -30,18 +30,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bench_args "$@"
 bench_need "$BUILD/bin/openace"
-for so in transport-tcp swarm segmenter streamer live; do
-    if [ ! -f "$BUILD/plugins/$so.so" ]; then
-        echo "$0: $BUILD/plugins/$so.so is missing; build first: cmake --build $BUILD" >&2
-        exit 2
-    fi
-done
-for tool in ffmpeg ffprobe; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "$0: $tool is not installed (apt-get install ffmpeg)" >&2
-        exit 2
-    fi
-done
+bench_need_plugins transport-tcp swarm segmenter streamer live
+bench_need_ffmpeg
 
 N=$(bench_knob N 10)
 SECONDS_RUN=$(bench_knob SECONDS_RUN 60)

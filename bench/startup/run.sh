@@ -30,18 +30,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bench_args "$@"
 bench_need "$BUILD/bin/openace"
-for so in transport-tcp swarm segmenter streamer; do
-    if [ ! -f "$BUILD/plugins/$so.so" ]; then
-        echo "$0: $BUILD/plugins/$so.so is missing; build first: cmake --build $BUILD" >&2
-        exit 2
-    fi
-done
-for tool in ffmpeg ffprobe; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "$0: $tool is not installed (apt-get install ffmpeg; scripts/deps.sh test installs it)" >&2
-        exit 2
-    fi
-done
+bench_need_plugins transport-tcp swarm segmenter streamer
+bench_need_ffmpeg
 
 RUNS=$(bench_knob RUNS "${OA_BENCH_RUNS:-5}")
 SECONDS_TS=$(bench_knob SECONDS_TS 60)

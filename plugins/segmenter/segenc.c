@@ -118,13 +118,57 @@ static int open_decoder(segenc *e, const AVStream *in, const char *what, char *r
     return 0;
 }
 
+/* Sets up what a video and an audio re-encoder share: the segenc with the
+ * input's decoder open and an encoder context (e->enc) for the encoder
+ * called name, or else the default one for id, which *codec receives.
+ * missing names that encoder in the error when this FFmpeg has neither. */
+static int start_enc(segenc **out, const AVStream *in, int is_video, const char *name,
+                     enum AVCodecID id, const char *missing, const AVCodec **codec,
+                     char *reason, size_t len)
+{
+    const char *what = is_video ? "video" : "audio";
+    segenc *e = alloc_enc(is_video, in);
+    int rc;
+
+    *out = NULL;
+    if (e == NULL) {
+        snprintf(reason, len, "Out of memory setting up the %s encoder.", what);
+        return OA_ENOMEM;
+    }
+    rc = open_decoder(e, in, what, reason, len);
+    if (rc != 0) {
+        segenc_free(&e);
+        return rc;
+    }
+    *codec = avcodec_find_encoder_by_name(name);
+    if (*codec == NULL) {
+        *codec = avcodec_find_encoder(id);
+    }
+    if (*codec == NULL) {
+        snprintf(reason, len,
+                 "The input's %s is in %s, which MPEG-TS cannot carry, and this FFmpeg has "
+                 "no %s to re-encode it.",
+                 what, avcodec_get_name(in->codecpar->codec_id), missing);
+        segenc_free(&e);
+        return OA_ENOSYS;
+    }
+    e->enc = avcodec_alloc_context3(*codec);
+    if (e->enc == NULL) {
+        snprintf(reason, len, "Out of memory setting up the %s encoder.", what);
+        segenc_free(&e);
+        return OA_ENOMEM;
+    }
+    *out = e;
+    return 0;
+}
+
 /* ---- opening ---------------------------------------------------------------------- */
 
 int segenc_open_video(segenc **out, AVFormatContext *ic, const AVStream *in, double target_s,
                       char *reason, size_t len)
 {
-    segenc *e = alloc_enc(1, in);
-    const AVCodec *codec;
+    segenc *e = NULL;
+    const AVCodec *codec = NULL;
     AVCodecContext *enc;
     AVDictionary *opts = NULL;
     AVRational fr;
@@ -136,34 +180,12 @@ int segenc_open_video(segenc **out, AVFormatContext *ic, const AVStream *in, dou
     int rc;
 
     *out = NULL;
-    if (e == NULL) {
-        snprintf(reason, len, "Out of memory setting up the video encoder.");
-        return OA_ENOMEM;
-    }
-    rc = open_decoder(e, in, "video", reason, len);
+    rc = start_enc(&e, in, 1, "libx264", AV_CODEC_ID_H264, "H.264 encoder (libx264)", &codec,
+                   reason, len);
     if (rc != 0) {
-        segenc_free(&e);
         return rc;
     }
-    codec = avcodec_find_encoder_by_name("libx264");
-    if (codec == NULL) {
-        codec = avcodec_find_encoder(AV_CODEC_ID_H264);
-    }
-    if (codec == NULL) {
-        snprintf(reason, len,
-                 "The input's video is in %s, which MPEG-TS cannot carry, and this FFmpeg has "
-                 "no H.264 encoder (libx264) to re-encode it.",
-                 avcodec_get_name(in->codecpar->codec_id));
-        segenc_free(&e);
-        return OA_ENOSYS;
-    }
-    enc = avcodec_alloc_context3(codec);
-    e->enc = enc;
-    if (enc == NULL) {
-        snprintf(reason, len, "Out of memory setting up the video encoder.");
-        segenc_free(&e);
-        return OA_ENOMEM;
-    }
+    enc = e->enc;
     fr = av_guess_frame_rate(ic, (AVStream *)in, NULL);
     if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 1000) {
         fr = (AVRational){25, 1};
@@ -239,41 +261,18 @@ static int pick_rate(const AVCodec *codec, int rate)
 
 int segenc_open_audio(segenc **out, const AVStream *in, char *reason, size_t len)
 {
-    segenc *e = alloc_enc(0, in);
-    const AVCodec *codec;
+    segenc *e = NULL;
+    const AVCodec *codec = NULL;
     AVCodecContext *enc;
     char err[128];
     int rc;
 
     *out = NULL;
-    if (e == NULL) {
-        snprintf(reason, len, "Out of memory setting up the audio encoder.");
-        return OA_ENOMEM;
-    }
-    rc = open_decoder(e, in, "audio", reason, len);
+    rc = start_enc(&e, in, 0, "aac", AV_CODEC_ID_AAC, "AAC encoder", &codec, reason, len);
     if (rc != 0) {
-        segenc_free(&e);
         return rc;
     }
-    codec = avcodec_find_encoder_by_name("aac");
-    if (codec == NULL) {
-        codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
-    }
-    if (codec == NULL) {
-        snprintf(reason, len,
-                 "The input's audio is in %s, which MPEG-TS cannot carry, and this FFmpeg has "
-                 "no AAC encoder to re-encode it.",
-                 avcodec_get_name(in->codecpar->codec_id));
-        segenc_free(&e);
-        return OA_ENOSYS;
-    }
-    enc = avcodec_alloc_context3(codec);
-    e->enc = enc;
-    if (enc == NULL) {
-        snprintf(reason, len, "Out of memory setting up the audio encoder.");
-        segenc_free(&e);
-        return OA_ENOMEM;
-    }
+    enc = e->enc;
     enc->sample_rate = pick_rate(codec, e->dec->sample_rate);
     av_channel_layout_default(&enc->ch_layout, e->dec->ch_layout.nb_channels == 1 ? 1 : 2);
     enc->sample_fmt = codec->sample_fmts != NULL ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;

@@ -4,6 +4,7 @@
  * per-sender token bucket. Byte by byte in docs/live-protocol.md.
  */
 #include "livecore.h"
+#include "livecore_int.h"
 
 #include "bencode.h"
 #include "swarm_err.h"
@@ -164,9 +165,10 @@ static int chat_fixed(const oa_benc_node *d, const char *key, uint8_t *dst, size
     return 0;
 }
 
-/* Fills c from a decoded dictionary. */
-static int chat_fields(const oa_benc_node *d, oa_lc_chat *c, char *err, size_t errlen)
+/* Fills the chat message out from a decoded dictionary. */
+static int chat_fields(const oa_benc_node *d, void *out, char *err, size_t errlen)
 {
+    oa_lc_chat *c = out;
     int64_t v;
     const uint8_t *p;
     size_t n;
@@ -218,10 +220,6 @@ static int chat_fields(const oa_benc_node *d, oa_lc_chat *c, char *err, size_t e
 
 int oa_lc_chat_decode(const void *buf, size_t len, oa_lc_chat *c, char *err, size_t errlen)
 {
-    oa_benc_opts opts = {0};
-    oa_benc_doc *doc = NULL;
-    const oa_benc_node *root;
-    char berr[128];
     uint8_t *again = NULL;
     size_t again_len = 0;
     int rc;
@@ -230,24 +228,8 @@ int oa_lc_chat_decode(const void *buf, size_t len, oa_lc_chat *c, char *err, siz
         return hfail(err, errlen, OA_EINVAL, "nothing to decode");
     }
     memset(c, 0, sizeof(*c));
-    if (len == 0 || len > OA_LC_CHAT_MAX) {
-        return hfail(err, errlen, OA_EPROTO, "a message of %zu bytes is outside 1..%u", len,
-                     OA_LC_CHAT_MAX);
-    }
-    opts.strict = 1;
-    opts.max_depth = 2;
-    opts.max_nodes = 32;
-    rc = oa_benc_decode(buf, len, &opts, &doc, berr, sizeof(berr));
-    if (rc < 0) {
-        return hfail(err, errlen, OA_EPROTO, "a malformed message (%s)", berr);
-    }
-    root = oa_benc_doc_root(doc);
-    if (oa_benc_type_of(root) != OA_BENC_DICT) {
-        rc = hfail(err, errlen, OA_EPROTO, "a message is not a dictionary");
-    } else {
-        rc = chat_fields(root, c, err, errlen);
-    }
-    oa_benc_doc_free(doc);
+    rc = oa_lc_decode_dict(buf, len, OA_LC_CHAT_MAX, 2, 32, "live chat: ", "message",
+                           chat_fields, c, err, errlen);
     if (rc == 0) {
         rc = chat_write(c, 1, &again, &again_len);
         if (rc == 0 && (again_len != len || memcmp(again, buf, len) != 0)) {

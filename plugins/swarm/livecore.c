@@ -4,8 +4,10 @@
  * the sliding window. The wire format is in docs/live-protocol.md.
  */
 #include "livecore.h"
+#include "livecore_int.h"
 
 #include "bencode.h"
+#include "magnet.h"
 #include "swarm_err.h"
 
 #include <openssl/evp.h>
@@ -142,55 +144,20 @@ void oa_lc_sha1(const void *data, size_t len, uint8_t out[OA_LC_ID_LEN])
     }
 }
 
+/* A content ID is an info-hash: magnet.h's hex helpers serve both. */
+_Static_assert(OA_LC_ID_LEN == OA_INFOHASH_LEN, "a content ID is a SHA-1 info-hash");
+
 void oa_lc_hex40(const uint8_t id[OA_LC_ID_LEN], char out[41])
 {
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < OA_LC_ID_LEN; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[40] = '\0';
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
+    oa_infohash_to_hex(id, out);
 }
 
 int oa_lc_unhex40(const char *hex, uint8_t id[OA_LC_ID_LEN])
 {
     uint8_t tmp[OA_LC_ID_LEN];
-    size_t i;
 
-    if (hex == NULL || id == NULL) {
-        return OA_EINVAL;
-    }
-    for (i = 0; i < OA_LC_ID_LEN; i++) {
-        int hi;
-        int lo;
-
-        if (hex[2 * i] == '\0') {
-            return OA_EINVAL;
-        }
-        hi = hex_value(hex[2 * i]);
-        lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return OA_EINVAL;
-        }
-        tmp[i] = (uint8_t)(hi << 4 | lo);
-    }
-    if (hex[40] != '\0') {
+    if (hex == NULL || id == NULL || strnlen(hex, 41) != 40 ||
+        oa_infohash_from_hex(hex, tmp) != 0) {
         return OA_EINVAL;
     }
     memcpy(id, tmp, sizeof(tmp));
@@ -248,6 +215,39 @@ int oa_lc_utf8_valid(const char *s, size_t len)
         i += n + 1;
     }
     return 1;
+}
+
+/* ---- decoding a bencoded dictionary (livecore_int.h) -------------------- */
+
+int oa_lc_decode_dict(const void *buf, size_t len, size_t max, int max_depth, int max_nodes,
+                      const char *prefix, const char *noun, oa_lc_fields_fn fields, void *out,
+                      char *err, size_t errlen)
+{
+    oa_benc_opts opts = {0};
+    oa_benc_doc *doc = NULL;
+    const oa_benc_node *root;
+    char berr[128];
+    int rc;
+
+    if (len == 0 || len > max) {
+        return oa_swarm_fail(err, errlen, OA_EPROTO, prefix, "a %s of %zu bytes is outside 1..%zu",
+                             noun, len, max);
+    }
+    opts.strict = 1;
+    opts.max_depth = max_depth;
+    opts.max_nodes = max_nodes;
+    rc = oa_benc_decode(buf, len, &opts, &doc, berr, sizeof(berr));
+    if (rc < 0) {
+        return oa_swarm_fail(err, errlen, OA_EPROTO, prefix, "a malformed %s (%s)", noun, berr);
+    }
+    root = oa_benc_doc_root(doc);
+    if (oa_benc_type_of(root) != OA_BENC_DICT) {
+        rc = oa_swarm_fail(err, errlen, OA_EPROTO, prefix, "a %s is not a dictionary", noun);
+    } else {
+        rc = fields(root, out, err, errlen);
+    }
+    oa_benc_doc_free(doc);
+    return rc;
 }
 
 /* ---- the live descriptor ------------------------------------------------ */
@@ -457,9 +457,11 @@ static int desc_str(const oa_benc_node *root, const char *key, char *dst, size_t
     return 0;
 }
 
-/* Fills d from a decoded dictionary; keys and types only, ranges later. */
-static int desc_fields(const oa_benc_node *root, oa_lc_descriptor *d, char *err, size_t errlen)
+/* Fills the descriptor out from a decoded dictionary; keys and types only,
+ * ranges later. */
+static int desc_fields(const oa_benc_node *root, void *out, char *err, size_t errlen)
 {
+    oa_lc_descriptor *d = out;
     static const char *const keys[DESC_KEYS] = {"audio",  "bitrate",  "chunk_ms", "created",
                                                 "height", "name",     "oa_live",  "pubkey",
                                                 "trackers", "video",  "width",    "window"};
@@ -563,10 +565,6 @@ static int desc_fields(const oa_benc_node *root, oa_lc_descriptor *d, char *err,
 int oa_lc_desc_decode(const void *buf, size_t len, oa_lc_descriptor *d, char *err,
                       size_t errlen)
 {
-    oa_benc_opts opts = {0};
-    oa_benc_doc *doc = NULL;
-    const oa_benc_node *root;
-    char berr[128];
     uint8_t *again = NULL;
     size_t again_len = 0;
     int rc;
@@ -575,24 +573,8 @@ int oa_lc_desc_decode(const void *buf, size_t len, oa_lc_descriptor *d, char *er
         return dfail(err, errlen, OA_EINVAL, "nothing to decode");
     }
     memset(d, 0, sizeof(*d));
-    if (len == 0 || len > OA_LC_MAX_DESCRIPTOR) {
-        return dfail(err, errlen, OA_EPROTO, "its size %zu is outside 1..%u bytes", len,
-                     OA_LC_MAX_DESCRIPTOR);
-    }
-    opts.strict = 1;
-    opts.max_depth = 4;
-    opts.max_nodes = 64;
-    rc = oa_benc_decode(buf, len, &opts, &doc, berr, sizeof(berr));
-    if (rc < 0) {
-        return dfail(err, errlen, OA_EPROTO, "%s", berr);
-    }
-    root = oa_benc_doc_root(doc);
-    if (oa_benc_type_of(root) != OA_BENC_DICT) {
-        oa_benc_doc_free(doc);
-        return dfail(err, errlen, OA_EPROTO, "it is not a bencoded dictionary");
-    }
-    rc = desc_fields(root, d, err, errlen);
-    oa_benc_doc_free(doc);
+    rc = oa_lc_decode_dict(buf, len, OA_LC_MAX_DESCRIPTOR, 4, 64, "live descriptor: ",
+                           "descriptor", desc_fields, d, err, errlen);
     if (rc < 0) {
         memset(d, 0, sizeof(*d));
         return rc;

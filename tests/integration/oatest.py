@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -60,6 +61,7 @@ failures = []
 current_case = "?"
 live_procs = []  # every engine started, killed after each case
 temp_dirs = []  # removed when main() ends
+SKIP = 77  # main_media's exit status: CTest's SKIP_RETURN_CODE (a tool is missing)
 _tmp_prefix = "oa-it-"
 
 
@@ -534,3 +536,17 @@ def main(cases, doc, tmp_prefix="oa-it-", need=()):
             print("  " + f.replace("\n", "\n  "))
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
+
+
+def main_media(cases, doc, runner=None, install="apt-get install ffmpeg", **kw):
+    """Ends a script whose cases need ffmpeg and ffprobe (media.py): when
+    one is missing, prints a SKIP line naming it and install (how to get
+    it) and exits with SKIP; otherwise exits with the status of
+    runner(cases, doc, **kw), runner being main (the default) or
+    swarmtest.main."""
+    import media  # beside this file
+    missing = media.tools_missing()
+    if missing:
+        print(f"SKIP: {', '.join(missing)} not installed ({install})")
+        sys.exit(SKIP)
+    sys.exit((runner or main)(cases, doc, **kw))

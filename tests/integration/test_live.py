@@ -61,6 +61,7 @@ from swarmtest import check, require  # noqa: E402
 import oatest  # noqa: E402
 import media  # noqa: E402
 import test_streamer_live as tsl  # noqa: E402  (readers, clips, TS checks)
+from oabencode import bencode, bdecode  # noqa: E402  (descriptor, chat, oa_live payloads)
 
 PLUGINS = ("transport-tcp", "swarm", "segmenter", "streamer", "live")
 # A keyframe every second (gop 25 at 25 fps): 1 s chunks.
@@ -72,58 +73,6 @@ READ_S = 8.0        # seconds each viewer plays
 EVENT_WAIT = 20.0
 FFMPEG_TIMEOUT = 120.0
 TS = 188
-
-
-# ---- bencode (the descriptor, chat and oa_live payloads) --------------------------------
-
-def bencode(v):
-    if isinstance(v, bool):
-        v = int(v)
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, (bytes, bytearray)):
-        return b"%d:" % len(v) + bytes(v)
-    if isinstance(v, (list, tuple)):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted(((k.encode() if isinstance(k, str) else k), x) for k, x in v.items())
-        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
-    raise TypeError(f"cannot bencode {type(v).__name__}")
-
-
-def bdecode(buf, i=0):
-    """(value, end offset) of the bencoded value at buf[i:]; dict keys are
-    str when they are ASCII. Raises ValueError on malformed input."""
-    c = buf[i:i + 1]
-    if c == b"i":
-        j = buf.index(b"e", i)
-        return int(buf[i + 1:j]), j + 1
-    if c == b"l":
-        out, i = [], i + 1
-        while buf[i:i + 1] != b"e":
-            v, i = bdecode(buf, i)
-            out.append(v)
-        return out, i + 1
-    if c == b"d":
-        out, i = {}, i + 1
-        while buf[i:i + 1] != b"e":
-            k, i = bdecode(buf, i)
-            v, i = bdecode(buf, i)
-            try:
-                k = k.decode("ascii")
-            except UnicodeDecodeError:
-                pass
-            out[k] = v
-        return out, i + 1
-    if c.isdigit():
-        j = buf.index(b":", i)
-        n = int(buf[i:j])
-        if j + 1 + n > len(buf):
-            raise ValueError("string past the end")
-        return bytes(buf[j + 1:j + 1 + n]), j + 1 + n
-    raise ValueError(f"bad bencode at {i}: {bytes(buf[i:i + 8])!r}")
 
 
 # ---- engines -----------------------------------------------------------------------------
@@ -466,7 +415,7 @@ class LivePeer:
                 continue
             ext, payload = body[1], body[2:]
             try:
-                d, end_off = bdecode(payload)
+                d, end_off = bdecode(payload, str_keys=True)
             except (ValueError, IndexError):
                 continue
             if ext == 0 and isinstance(d, dict):
@@ -706,7 +655,7 @@ def case_commands():
           "GET /live/<cid>.acelive (no auth) -> the descriptor, SHA-1 = content ID, "
           "application/x-openace-live", r.describe()[:800])
     try:
-        desc, _ = bdecode(r.body)
+        desc, _ = bdecode(r.body, str_keys=True)
     except (ValueError, IndexError):
         desc = {}
     check(desc.get("oa_live") == 1 and desc.get("name") == b"clip" and
@@ -1050,10 +999,7 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    missing = media.tools_missing()
-    if missing:
-        st.skip(f"{', '.join(missing)} not installed (apt-get install ffmpeg)")
     if os.environ.get("OA_INTEROP_KEEP") == "1":
         oatest.temp_dirs = st._KeptDirs()
-    sys.exit(oatest.main(CASES, __doc__, tmp_prefix="oa-live-",
-                         need=tuple(f"plugins/{p}.so" for p in PLUGINS)))
+    oatest.main_media(CASES, __doc__, tmp_prefix="oa-live-",
+                      need=tuple(f"plugins/{p}.so" for p in PLUGINS))

@@ -998,9 +998,7 @@ CASES = [
 
 
 if __name__ == "__main__":
-    missing = media.tools_missing()
-    if missing:
-        st.skip(f"{', '.join(missing)} not installed (apt-get install ffmpeg; "
-                "scripts/deps.sh test installs it)")
-    sys.exit(st.main(CASES, __doc__, tmp_prefix="oa-streamer-",
-                     need=("plugins/segmenter.so", "plugins/streamer.so")))
+    oatest.main_media(CASES, __doc__, runner=st.main,
+                      install="apt-get install ffmpeg; scripts/deps.sh test installs it",
+                      tmp_prefix="oa-streamer-",
+                      need=("plugins/segmenter.so", "plugins/streamer.so"))

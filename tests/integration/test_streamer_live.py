@@ -686,9 +686,6 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    missing = media.tools_missing()
-    if missing:
-        st.skip(f"{', '.join(missing)} not installed (apt-get install ffmpeg)")
-    sys.exit(st.main(CASES, __doc__, tmp_prefix="oa-live-",
-                     need=("plugins/segmenter.so", "plugins/streamer.so",
-                           "tests/live-plugins/test-live.so")))
+    oatest.main_media(CASES, __doc__, runner=st.main, tmp_prefix="oa-live-",
+                      need=("plugins/segmenter.so", "plugins/streamer.so",
+                            "tests/live-plugins/test-live.so"))

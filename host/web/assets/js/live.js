@@ -15,8 +15,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // 'reconnecting', detail) as the connection changes. Reconnects with
 // back-off. Returns a function that closes the stream for good.
 export function subscribe(topics, onEvent, onStatus = () => {}) {
+  return follow('/api/events?topics=' + encodeURIComponent(topics || '*'), onEvent, onStatus);
+}
+
+// Follows any text/event-stream URL of the engine the way subscribe does:
+// onEvent(name, data, rawText) per message, onStatus(state, detail), back-off
+// reconnects, a 401 goes to the login page. opts.resume sends Last-Event-ID
+// (the last "id:" the stream gave) when it reconnects; opts.notFound is the
+// reason onStatus shows when the URL answers 404. Returns a function that
+// closes the stream for good.
+export function follow(url, onEvent, onStatus = () => {}, opts = {}) {
   let stopped = false;
   let ctl = null;
+  let lastId = '';
 
   async function run() {
     let delay = 1000;
@@ -25,9 +36,12 @@ export function subscribe(topics, onEvent, onStatus = () => {}) {
       onStatus('connecting');
       let why = 'the stream ended';
       try {
-        const url = '/api/events?topics=' + encodeURIComponent(topics || '*');
+        const headers = { Accept: 'text/event-stream' };
+        if (opts.resume && lastId) {
+          headers['Last-Event-ID'] = lastId;
+        }
         const res = await fetch(url, {
-          headers: { Accept: 'text/event-stream' },
+          headers,
           credentials: 'same-origin',
           cache: 'no-store',
           signal: ctl.signal,
@@ -36,12 +50,17 @@ export function subscribe(topics, onEvent, onStatus = () => {}) {
           toLogin();
           return;
         }
+        if (res.status === 404 && opts.notFound) {
+          throw new Error(opts.notFound);
+        }
         if (!res.ok || !res.body) {
           throw new Error(`the engine answered ${res.status}`);
         }
         onStatus('open');
         delay = 1000;
-        await read(res.body, onEvent);
+        await readEvents(res.body, onEvent, (id) => {
+          lastId = id;
+        });
       } catch (e) {
         if (stopped) {
           return;
@@ -66,12 +85,16 @@ export function subscribe(topics, onEvent, onStatus = () => {}) {
   };
 }
 
-// Parses the text/event-stream format: "field: value" lines, a blank line
-// ends a message, lines starting with ":" are comments (keep-alives).
-async function read(body, onEvent) {
+// Parses the text/event-stream format from a response body: "field: value"
+// lines, a blank line ends a message, lines starting with ":" are comments
+// (keep-alives). Calls onEvent(name, data, rawText) for each message with
+// data (data is the parsed JSON, or null when it is not JSON) and onId(id)
+// when a message carried an "id:" field. Resolves when the body ends.
+export async function readEvents(body, onEvent, onId = () => {}) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let event = '';
+  let id = '';
   let data = [];
   for (;;) {
     const { value, done } = await reader.read();
@@ -79,14 +102,18 @@ async function read(body, onEvent) {
       return;
     }
     buf += value;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
       let line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
       if (line.endsWith('\r')) {
         line = line.slice(0, -1);
       }
       if (line === '') {
+        if (id) {
+          onId(id);
+        }
         if (data.length > 0) {
           const text = data.join('\n');
           let parsed = null;
@@ -98,6 +125,7 @@ async function read(body, onEvent) {
           onEvent(event || 'message', parsed, text);
         }
         event = '';
+        id = '';
         data = [];
         continue;
       }
@@ -114,6 +142,8 @@ async function read(body, onEvent) {
         event = val;
       } else if (field === 'data') {
         data.push(val);
+      } else if (field === 'id') {
+        id = val;
       }
     }
   }

@@ -5,9 +5,9 @@
 // When the live plugin is missing or not running the page says so and
 // links to the plugin's page, where it can be enabled.
 
-import { ApiError, enc, get, post, toLogin } from '../api.js';
+import { ApiError, enc, get, post } from '../api.js';
 import { badge, busy, debounce, every, fill, fmtCount, fmtTime, h, say } from '../dom.js';
-import { subscribe } from '../live.js';
+import { follow, subscribe } from '../live.js';
 
 const PLUGIN = 'live';
 const CMD = `/api/plugins/${PLUGIN}/commands/`;
@@ -15,8 +15,6 @@ const POLL_MS = 5000;
 const CHAT_MAX = 300;        // chat lines kept on the page per broadcast
 const CHAT_TEXT_MAX = 500;   // bytes of UTF-8 the engine accepts
 const EXAMPLE_SOURCE = 'lavfi:testsrc2=size=640x360:rate=25[out0];sine=frequency=440:sample_rate=48000[out1]';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function errText(e) {
   return e instanceof ApiError ? e.message : String((e && e.message) || e);
@@ -107,122 +105,14 @@ function chatText(m) {
 
 // Reads one chat stream (text/event-stream) with fetch, so that the
 // status shows and the named events ("chat", "mute") all arrive; resumes
-// after a break with Last-Event-ID. onEvent(name, data), onStatus(state,
-// detail). Returns a function that ends it.
+// after a break with Last-Event-ID. onEvent(name, data) for messages whose
+// data is JSON, onStatus(state, detail). Returns a function that ends it.
 function readChat(cid, onEvent, onStatus) {
-  let stopped = false;
-  let ctl = null;
-  let lastId = '';
-
-  async function parse(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
-    let event = '';
-    let id = '';
-    let data = [];
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        return;
-      }
-      buf += value;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        let line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        if (line.endsWith('\r')) {
-          line = line.slice(0, -1);
-        }
-        if (line === '') {
-          if (id) {
-            lastId = id;
-          }
-          if (data.length > 0) {
-            let parsed = null;
-            try {
-              parsed = JSON.parse(data.join('\n'));
-            } catch (e) {
-              parsed = null;
-            }
-            if (parsed) {
-              onEvent(event || 'message', parsed);
-            }
-          }
-          event = '';
-          id = '';
-          data = [];
-          continue;
-        }
-        if (line.startsWith(':')) {
-          continue;
-        }
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let val = colon < 0 ? '' : line.slice(colon + 1);
-        if (val.startsWith(' ')) {
-          val = val.slice(1);
-        }
-        if (field === 'event') {
-          event = val;
-        } else if (field === 'data') {
-          data.push(val);
-        } else if (field === 'id') {
-          id = val;
-        }
-      }
+  return follow(`/api/live/${enc(cid)}/chat`, (name, data) => {
+    if (data) {
+      onEvent(name, data);
     }
-  }
-
-  async function run() {
-    let delay = 1000;
-    while (!stopped) {
-      ctl = new AbortController();
-      onStatus('connecting');
-      let why = 'the stream ended';
-      try {
-        const headers = { Accept: 'text/event-stream' };
-        if (lastId) {
-          headers['Last-Event-ID'] = lastId;
-        }
-        const res = await fetch(`/api/live/${enc(cid)}/chat`, {
-          headers, credentials: 'same-origin', cache: 'no-store', signal: ctl.signal,
-        });
-        if (res.status === 401) {
-          toLogin();
-          return;
-        }
-        if (res.status === 404) {
-          throw new Error('the stream is not open on this engine yet');
-        }
-        if (!res.ok || !res.body) {
-          throw new Error(`the engine answered ${res.status}`);
-        }
-        onStatus('open');
-        delay = 1000;
-        await parse(res.body);
-      } catch (e) {
-        if (stopped) {
-          return;
-        }
-        why = e.message || String(e);
-      }
-      if (stopped) {
-        return;
-      }
-      onStatus('reconnecting', why);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 15000);
-    }
-  }
-
-  run();
-  return () => {
-    stopped = true;
-    if (ctl) {
-      ctl.abort();
-    }
-  };
+  }, onStatus, { resume: true, notFound: 'the stream is not open on this engine yet' });
 }
 
 // One broadcast's chat: the messages (a log region) and a form to send.
