@@ -34,6 +34,13 @@ fetch the descriptor from peers.
      live.source.error and state reconnecting (stall_seconds 3), starting
      it again brings the broadcast back to live with the same content ID
      and the viewer gets new chunks
+  h  rtmp and srt sources: ffmpeg serves the looping clip as an RTMP server
+     (-f flv -listen 1 rtmp://127.0.0.1:<port>/live/s; the segmenter is
+     the client that plays it) and as an SRT listener (-f mpegts
+     srt://...?mode=listener; the broadcast's source is ?mode=caller);
+     each goes live and a viewer plays it by content ID (h264, whole source
+     chunks). A protocol this ffmpeg cannot serve is skipped with a
+     printed reason
 
 Nothing asserts a duration; timeouts are upper bounds. Needs ffmpeg and
 ffprobe (exit 77 when missing) and the build's live, streamer, segmenter,
@@ -841,13 +848,13 @@ def case_chat():
 STALL_S = 3  # the live plugin's stall_seconds on the source of case g
 
 
-def ffmpeg_feeder(out_args, log_name):
+def ffmpeg_feeder(out_args, log_name, fmt="mpegts"):
     """Starts ffmpeg playing the test clip in a loop in real time, copied
-    into an MPEG-TS output (out_args: the output's options and URL).
+    into an output of format fmt (out_args: the output's options and URL).
     Killed after the case."""
     folder = st.mkdtemp("oa-live-feed-")
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
-            "-i", clip(), "-c", "copy", "-f", "mpegts"] + list(out_args)
+            "-i", clip(), "-c", "copy", "-f", fmt] + list(out_args)
     p = st.spawn(args, os.path.join(folder, log_name))
     p.log_path = os.path.join(folder, log_name)
     return p
@@ -862,17 +869,18 @@ def feeder_log(p):
         return ""
 
 
-def tcp_listening(port):
-    """Whether something listens on TCP 127.0.0.1:port (read from
-    /proc/net/tcp: a connection would be the one client ffmpeg -listen 1
-    serves)."""
+def tcp_listening(port, udp=False):
+    """Whether something listens on TCP 127.0.0.1:port, or with udp has
+    UDP 127.0.0.1:port bound (read from /proc/net/tcp or udp: a connection
+    would be the one client ffmpeg -listen 1 or an SRT listener serves)."""
     want = f"0100007F:{port:04X}"
+    table, state = ("/proc/net/udp", "07") if udp else ("/proc/net/tcp", "0A")
     try:
-        with open("/proc/net/tcp") as f:
+        with open(table) as f:
             rows = [l.split() for l in f.read().splitlines()[1:]]
     except OSError:
         return False
-    return any(len(r) > 3 and r[1] == want and r[3] == "0A" for r in rows)
+    return any(len(r) > 3 and r[1] == want and r[3] == state for r in rows)
 
 
 def wait_until(pred, timeout, step=0.3):
@@ -988,6 +996,70 @@ def case_network():
               "v1's player got chunks made after the feeder came back", json.dumps(w))
 
 
+# ---- h: rtmp and srt sources ---------------------------------------------------------------
+
+def ffmpeg_output_protocols():
+    """The protocols `ffmpeg -protocols` lists as outputs (the engine's
+    libavformat is the same one), or None when ffmpeg does not answer."""
+    try:
+        p = subprocess.run(["ffmpeg", "-hide_banner", "-protocols"], capture_output=True,
+                           text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out, found = set(), False
+    for line in p.stdout.splitlines():
+        if line.strip().startswith("Output"):
+            found = True
+        elif found and line.startswith(" "):
+            out.add(line.strip())
+    return out if found else None
+
+
+def serve_and_play(src, v1, name, url, source, out_args, fmt, udp, others):
+    """ffmpeg serves the looping clip at url (out_args, format fmt; the
+    listening socket is UDP with udp); a broadcast of source goes live and
+    v1 plays it by content ID; the broadcast stops. Returns its content ID."""
+    port = urllib.parse.urlsplit(url).port
+    feed = ffmpeg_feeder(out_args, f"{name}-feed.log", fmt=fmt)
+    require(wait_until(lambda: tcp_listening(port, udp) or feed.poll() is not None, 30) and
+            feed.poll() is None, f"ffmpeg serves {url}", f"exit {feed.poll()}\n{feeder_log(feed)}")
+    res = start_broadcast(src, name, source=source)
+    cid = res["content_id"]
+    check(cid not in others, f"the {name} broadcast has a content ID of its own",
+          json.dumps(res))
+    play_network(src, v1, name, cid, f"{name}://", feed)
+    src.live("stop", {"name": name})
+    check(src.oa.last.status == 200, f"stop {{name: {name}}} -> 200", src.oa.last.describe())
+    return cid
+
+
+@st.case
+def case_rtmp_srt():
+    outs = ffmpeg_output_protocols()
+    src = Host("src")
+    v1 = Host("v1", [src])
+    cids = []
+
+    # (1) RTMP: ffmpeg is the server (one client: the engine's segmenter,
+    # which plays rtmp://127.0.0.1:<port>/live/s).
+    if outs is not None and "rtmp" not in outs:
+        print("  SKIP rtmp:// source: this ffmpeg lists no rtmp output protocol "
+              "(ffmpeg -protocols), so it cannot serve one")
+    else:
+        url = f"rtmp://127.0.0.1:{oatest.free_port()}/live/s"
+        cids.append(serve_and_play(src, v1, "rtmp", url, url, ["-listen", "1", url], "flv",
+                                   False, cids))
+
+    # (2) SRT: ffmpeg is the listener, the engine calls.
+    if outs is not None and "srt" not in outs:
+        print("  SKIP srt:// source: this ffmpeg lists no srt output protocol "
+              "(ffmpeg -protocols; libavformat built without libsrt)")
+    else:
+        base = f"srt://127.0.0.1:{oatest.free_port(socket.SOCK_DGRAM)}"
+        cids.append(serve_and_play(src, v1, "srt", base, base + "?mode=caller",
+                                   [base + "?mode=listener"], "mpegts", True, cids))
+
+
 CASES = [
     ("a chain: three hops, bytes match the source", case_chain),
     ("b star: bytes match the source", case_star),
@@ -996,6 +1068,7 @@ CASES = [
     ("e descriptor URL, lavfi, list, stop, errors", case_commands),
     ("f chat: gossip, tokens, mute", case_chat),
     ("g network sources: udp://, http://, a feeder that dies and returns", case_network),
+    ("h rtmp and srt sources: ffmpeg as the RTMP server and the SRT listener", case_rtmp_srt),
 ]
 
 if __name__ == "__main__":
