@@ -3,8 +3,8 @@
  */
 #include "seglavfi.h"
 
-#include <libavfilter/avfilter.h>
-#include <libavfilter/buffersink.h>
+#include "segdyn.h"
+
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <openace/sdk.h>
 
 struct seglavfi {
+    const segdyn_avfilter *af; /* libavfilter, loaded at run time */
     char *graph_str;
     AVFilterGraph *graph;
     int n;                  /* outputs */
@@ -28,7 +29,7 @@ static void free_graph(seglavfi *g)
         av_frame_free(&g->pending[i]);
         g->eof[i] = 0;
     }
-    avfilter_graph_free(&g->graph);
+    g->af->avfilter_graph_free(&g->graph);
 }
 
 /* Stream indexes: "outN" takes N when free, others the lowest free one. */
@@ -87,21 +88,24 @@ static int make_sink(seglavfi *g, AVFilterInOut *io, int i, char *reason, size_t
 {
     static const enum AVPixelFormat pix[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NONE};
     static const enum AVSampleFormat smp[] = {AV_SAMPLE_FMT_FLT, AV_SAMPLE_FMT_NONE};
-    enum AVMediaType type = avfilter_pad_get_type(io->filter_ctx->output_pads, io->pad_idx);
+    enum AVMediaType type =
+        g->af->avfilter_pad_get_type(io->filter_ctx->output_pads, io->pad_idx);
     char name[32];
     int rc;
 
     snprintf(name, sizeof(name), "oa_sink%d", i);
     if (type == AVMEDIA_TYPE_VIDEO) {
-        rc = avfilter_graph_create_filter(&g->sinks[i], avfilter_get_by_name("buffersink"),
-                                          name, NULL, NULL, g->graph);
+        rc = g->af->avfilter_graph_create_filter(&g->sinks[i],
+                                                 g->af->avfilter_get_by_name("buffersink"), name,
+                                                 NULL, NULL, g->graph);
         if (rc >= 0) {
             rc = av_opt_set_int_list(g->sinks[i], "pix_fmts", pix, AV_PIX_FMT_NONE,
                                      AV_OPT_SEARCH_CHILDREN);
         }
     } else if (type == AVMEDIA_TYPE_AUDIO) {
-        rc = avfilter_graph_create_filter(&g->sinks[i], avfilter_get_by_name("abuffersink"),
-                                          name, NULL, NULL, g->graph);
+        rc = g->af->avfilter_graph_create_filter(&g->sinks[i],
+                                                 g->af->avfilter_get_by_name("abuffersink"), name,
+                                                 NULL, NULL, g->graph);
         if (rc >= 0) {
             rc = av_opt_set_int_list(g->sinks[i], "sample_fmts", smp, AV_SAMPLE_FMT_NONE,
                                      AV_OPT_SEARCH_CHILDREN);
@@ -115,7 +119,7 @@ static int make_sink(seglavfi *g, AVFilterInOut *io, int i, char *reason, size_t
         return OA_EINVAL;
     }
     if (rc >= 0) {
-        rc = avfilter_link(io->filter_ctx, (unsigned)io->pad_idx, g->sinks[i], 0);
+        rc = g->af->avfilter_link(io->filter_ctx, (unsigned)io->pad_idx, g->sinks[i], 0);
     }
     if (rc < 0) {
         snprintf(reason, len, "Cannot connect the filtergraph's output '%s'.",
@@ -137,14 +141,14 @@ static int build(seglavfi *g, char *reason, size_t len)
     int rc;
     int i;
 
-    g->graph = avfilter_graph_alloc();
+    g->graph = g->af->avfilter_graph_alloc();
     if (g->graph == NULL) {
         snprintf(reason, len, "Out of memory setting up the filtergraph.");
         return OA_ENOMEM;
     }
     /* One thread per graph: the job's worker is the only user. */
     g->graph->nb_threads = 1;
-    rc = avfilter_graph_parse_ptr(g->graph, g->graph_str, &ins, &outs, NULL);
+    rc = g->af->avfilter_graph_parse_ptr(g->graph, g->graph_str, &ins, &outs, NULL);
     if (rc < 0) {
         if (av_strerror(rc, err, sizeof(err)) != 0) {
             snprintf(err, sizeof(err), "error %d", rc);
@@ -186,7 +190,7 @@ static int build(seglavfi *g, char *reason, size_t len)
             goto end;
         }
     }
-    rc = avfilter_graph_config(g->graph, NULL);
+    rc = g->af->avfilter_graph_config(g->graph, NULL);
     if (rc < 0) {
         if (av_strerror(rc, err, sizeof(err)) != 0) {
             snprintf(err, sizeof(err), "error %d", rc);
@@ -198,8 +202,8 @@ static int build(seglavfi *g, char *reason, size_t len)
     }
     rc = 0;
 end:
-    avfilter_inout_free(&ins);
-    avfilter_inout_free(&outs);
+    g->af->avfilter_inout_free(&ins);
+    g->af->avfilter_inout_free(&outs);
     return rc;
 }
 
@@ -216,21 +220,21 @@ static int describe(seglavfi *g, AVFormatContext *ic)
         AVStream *st = ic->streams[g->stream[i]];
         AVCodecParameters *par = st->codecpar;
         st->id = i;
-        st->time_base = av_buffersink_get_time_base(sink);
-        par->codec_type = av_buffersink_get_type(sink);
-        par->format = av_buffersink_get_format(sink);
+        st->time_base = g->af->av_buffersink_get_time_base(sink);
+        par->codec_type = g->af->av_buffersink_get_type(sink);
+        par->format = g->af->av_buffersink_get_format(sink);
         if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
             par->codec_id = AV_CODEC_ID_RAWVIDEO;
-            par->width = av_buffersink_get_w(sink);
-            par->height = av_buffersink_get_h(sink);
-            par->sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(sink);
+            par->width = g->af->av_buffersink_get_w(sink);
+            par->height = g->af->av_buffersink_get_h(sink);
+            par->sample_aspect_ratio = g->af->av_buffersink_get_sample_aspect_ratio(sink);
             st->sample_aspect_ratio = par->sample_aspect_ratio;
-            st->avg_frame_rate = av_buffersink_get_frame_rate(sink);
+            st->avg_frame_rate = g->af->av_buffersink_get_frame_rate(sink);
             st->r_frame_rate = st->avg_frame_rate;
         } else {
             par->codec_id = av_get_pcm_codec(AV_SAMPLE_FMT_FLT, -1);
-            par->sample_rate = av_buffersink_get_sample_rate(sink);
-            if (av_buffersink_get_ch_layout(sink, &par->ch_layout) < 0) {
+            par->sample_rate = g->af->av_buffersink_get_sample_rate(sink);
+            if (g->af->av_buffersink_get_ch_layout(sink, &par->ch_layout) < 0) {
                 return OA_ENOMEM;
             }
             par->block_align = 4 * par->ch_layout.nb_channels;
@@ -243,12 +247,19 @@ static int describe(seglavfi *g, AVFormatContext *ic)
 int seglavfi_open(seglavfi **out, AVFormatContext **ic, const char *graph, char *reason,
                   size_t len)
 {
-    seglavfi *g = av_mallocz(sizeof(*g));
+    const segdyn_avfilter *af;
+    seglavfi *g;
     int rc;
 
     *out = NULL;
     *ic = NULL;
+    af = segdyn_avfilter_load(reason, len);
+    if (af == NULL) {
+        return OA_ENOSYS;
+    }
+    g = av_mallocz(sizeof(*g));
     if (g != NULL) {
+        g->af = af;
         g->graph_str = av_strdup(graph);
     }
     if (g == NULL || g->graph_str == NULL) {
@@ -338,7 +349,7 @@ int seglavfi_read(seglavfi *g, AVFormatContext *ic, AVPacket *pkt)
             if (f == NULL) {
                 return AVERROR(ENOMEM);
             }
-            rc = av_buffersink_get_frame(g->sinks[i], f);
+            rc = g->af->av_buffersink_get_frame(g->sinks[i], f);
             if (rc == AVERROR_EOF) {
                 g->eof[i] = 1;
                 av_frame_free(&f);
@@ -352,7 +363,8 @@ int seglavfi_read(seglavfi *g, AVFormatContext *ic, AVPacket *pkt)
         }
         us = g->pending[i]->pts == AV_NOPTS_VALUE
                  ? 0
-                 : av_rescale_q(g->pending[i]->pts, av_buffersink_get_time_base(g->sinks[i]),
+                 : av_rescale_q(g->pending[i]->pts,
+                                g->af->av_buffersink_get_time_base(g->sinks[i]),
                                 AV_TIME_BASE_Q);
         if (best < 0 || us < best_us) {
             best = i;

@@ -1,11 +1,12 @@
 /*
  * A generated source: an FFmpeg filtergraph ("lavfi", e.g.
  * "testsrc2=size=640x360:rate=25[out0];sine=frequency=440[out1]") run with
- * libavfilter and read as packets of raw video (yuv420p) and PCM audio
- * (f32le), as libavdevice's lavfi input would give them. The segmenter does
- * not use libavdevice's lavfi for it: in FFmpeg 5.1 that input leaks a
- * frame each time a graph with two outputs is closed before its end (the
- * buffersink keeps the frame lavfi peeked at). Here every frame taken from
+ * libavfilter (loaded at run time by the first graph, segdyn.h) and read as
+ * packets of raw video (yuv420p) and PCM audio (f32le), as libavdevice's
+ * lavfi input would give them. The segmenter does not use libavdevice's
+ * lavfi for it: in FFmpeg 5.1 that input leaks a frame each time a graph
+ * with two outputs is closed before its end (the buffersink keeps the frame
+ * lavfi peeked at). Here every frame taken from
  * the graph is ours and freed on close.
  *
  * Outputs named "outN" become stream N (as with libavdevice); others take
@@ -21,8 +22,8 @@ typedef struct seglavfi seglavfi;
 /* Builds the graph and an input context *ic (no demuxer: read it with
  * seglavfi_read(), free it with seglavfi_free()) whose streams describe the
  * graph's outputs. Returns 0, or OA_EINVAL (the graph does not parse or has
- * an open input or an output other than audio or video), OA_ENOMEM, with a
- * sentence in reason. */
+ * an open input or an output other than audio or video), OA_ENOSYS
+ * (libavfilter cannot be loaded), OA_ENOMEM, with a sentence in reason. */
 int seglavfi_open(seglavfi **out, AVFormatContext **ic, const char *graph, char *reason,
                   size_t len);
 

@@ -1,25 +1,20 @@
 /*
  * Opening a segmenter job's input and muxer, on its worker thread
  * (segwork.h): the caller's byte source as an AVIOContext whose reads wait
- * for the loop, filtergraphs for generated sources (seglavfi.h), the choice of
- * streams (those MPEG-TS cannot carry are re-encoded, segenc.h), and the
- * muxer writing to a memory buffer.
+ * for the loop, filtergraphs for generated sources (seglavfi.h), capture
+ * devices (libavdevice, loaded when a format needs it: segdyn.h), the
+ * choice of streams (those MPEG-TS cannot carry are re-encoded, segenc.h),
+ * and the muxer writing to a memory buffer.
  */
 #include "segwork.h"
 
 #include <libavcodec/avcodec.h>
-#include <libavdevice/avdevice.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "segdyn.h"
+
 /* ---- helpers --------------------------------------------------------------------- */
-
-static uv_once_t devices_once = UV_ONCE_INIT;
-
-static void register_devices(void)
-{
-    avdevice_register_all();
-}
 
 static int interrupt_cb(void *opaque)
 {
@@ -242,10 +237,19 @@ static int open_input(segwork *w, char *reason, size_t len)
         return pick_streams(w, reason, len);
     }
     if (format != NULL) {
-        /* Devices (v4l2, alsa, x11grab, ...) are known to libavformat only
-         * once libavdevice registered them. */
-        uv_once(&devices_once, register_devices);
         fmt = av_find_input_format(format);
+        if (fmt == NULL) {
+            /* Devices (v4l2, alsa, x11grab, ...) are known to libavformat
+             * only once libavdevice registered them; it is loaded for the
+             * first job that names a format libavformat lacks (segdyn.h). */
+            char why[300];
+            if (segdyn_avdevice_register(why, sizeof(why)) != 0) {
+                snprintf(reason, len, "The input format '%s' is not known to libavformat, "
+                                      "and %s", format, why);
+                return OA_ENOSYS;
+            }
+            fmt = av_find_input_format(format);
+        }
         if (fmt == NULL) {
             snprintf(reason, len, "The input format '%s' is not known to this FFmpeg.",
                      format);

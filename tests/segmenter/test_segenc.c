@@ -4,7 +4,9 @@
  * beside remuxed H.264), and lavfi filtergraphs are generated, as fast as
  * they go, in real time and in a loop. Every chunk is checked as MPEG-TS (a
  * PAT first, a keyframe first) by demuxing it back with libavformat, and
- * the codecs of the whole with ffprobe. Remuxing: test_segjob.c.
+ * the codecs of the whole with ffprobe. libavfilter (lavfi) and libavdevice
+ * (device formats) are loaded at run time here, as in the plugin (segdyn.h).
+ * Remuxing: test_segjob.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -332,6 +334,29 @@ static void test_lavfi_bad(void **state)
     run_free(&r);
 }
 
+/* Formats: one libavformat lacks loads libavdevice (segdyn.h) and is then
+ * known, so the open fails on the missing device, not on the format; an
+ * unknown one is refused with a sentence naming it. */
+static void test_device_formats(void **state)
+{
+    run r;
+    (void)state;
+    run_init(&r);
+    assert_int_equal(run_open_fmt(&r, "/nonexistent/oa-video99", "v4l2", NULL, 1, 0, 0), 0);
+    run_finish(&r);
+    assert_int_equal(r.open_calls, 1);
+    assert_true(r.open_status < 0);
+    assert_non_null(strstr(r.open_reason, "Cannot open the input"));
+    run_free(&r);
+
+    run_init(&r);
+    assert_int_equal(run_open_fmt(&r, "x", "oa-no-such-format", NULL, 1, 0, 0), 0);
+    run_finish(&r);
+    assert_int_equal(r.open_status, OA_EINVAL);
+    assert_non_null(strstr(r.open_reason, "'oa-no-such-format' is not known"));
+    run_free(&r);
+}
+
 /* ---- setup ---------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -385,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_lavfi_realtime),
         cmocka_unit_test(test_raw_loop),
         cmocka_unit_test(test_lavfi_bad),
+        cmocka_unit_test(test_device_formats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
