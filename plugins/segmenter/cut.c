@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <openace/media.h>
+
 void seg_cut_init(seg_cut *c, double target_s, double max_s, int has_video)
 {
     c->target_us = (int64_t)(target_s * 1e6);
@@ -59,7 +61,6 @@ seg_cut_action seg_cut_packet(seg_cut *c, int64_t pts_us, int is_video, int is_k
 
 /* ---- chunk heads ------------------------------------------------------------ */
 
-#define TS_PACKET 188
 #define TS_PID_PAT 0x0000u
 #define TS_PID_SDT 0x0011u
 /* SDT packets looked past for the PAT. */
@@ -72,25 +73,25 @@ static unsigned ts_pid(const uint8_t *p)
 
 int seg_ts_pat_first(uint8_t *data, size_t len)
 {
-    uint8_t sdt[TS_HEAD_MAX * TS_PACKET];
-    size_t n = len / TS_PACKET;
+    uint8_t sdt[TS_HEAD_MAX * OA_MEDIA_TS_PACKET];
+    size_t n = len / OA_MEDIA_TS_PACKET;
     size_t k = 0;
 
     if (n == 0 || data[0] != 0x47) {
         return 0;
     }
-    while (k < n && k < TS_HEAD_MAX && ts_pid(data + k * TS_PACKET) == TS_PID_SDT) {
+    while (k < n && k < TS_HEAD_MAX && ts_pid(data + k * OA_MEDIA_TS_PACKET) == TS_PID_SDT) {
         k++;
     }
     if (k == 0) {
         return ts_pid(data) == TS_PID_PAT;
     }
     /* Needs the PAT and one more packet (the PMT) right after the SDTs. */
-    if (k + 2 > n || ts_pid(data + k * TS_PACKET) != TS_PID_PAT) {
+    if (k + 2 > n || ts_pid(data + k * OA_MEDIA_TS_PACKET) != TS_PID_PAT) {
         return 0;
     }
-    memcpy(sdt, data, k * TS_PACKET);
-    memmove(data, data + k * TS_PACKET, 2 * TS_PACKET);
-    memcpy(data + 2 * TS_PACKET, sdt, k * TS_PACKET);
+    memcpy(sdt, data, k * OA_MEDIA_TS_PACKET);
+    memmove(data, data + k * OA_MEDIA_TS_PACKET, 2 * OA_MEDIA_TS_PACKET);
+    memcpy(data + 2 * OA_MEDIA_TS_PACKET, sdt, k * OA_MEDIA_TS_PACKET);
     return 1;
 }

@@ -1,11 +1,12 @@
 /*
- * segmenter: cuts audio/video inputs into MPEG-TS chunks at keyframes,
- * without re-encoding, for HLS and progressive playback (media.h).
+ * segmenter: cuts audio/video inputs into MPEG-TS chunks at keyframes, for
+ * HLS, progressive playback and live broadcasts (media.h). Streams MPEG-TS
+ * carries are remuxed; raw video and PCM audio are encoded (segenc.h).
  *
  * It registers the service "segmenter" (OA_SEGMENTER_SERVICE,
  * OA_SEGMENTER_VERSION) in start() and provides "segmenter". Each job
- * (segjob.h) demuxes on a thread of its own and delivers chunks on the
- * host's loop. Jobs still open when the plugin stops are closed then; their
+ * (segjob.h) demuxes (and encodes) on a thread of its own and delivers
+ * chunks on the host's loop. Jobs still open when the plugin stops are closed then; their
  * threads are joined on libuv's pool, never on the loop.
  *
  * Settings:
@@ -263,8 +264,8 @@ static const oa_plugin_desc seg_desc = {
     .name = "segmenter",
     .version = "0.1.0",
     .kind = OA_KIND_ENGINE,
-    .summary = "Cuts audio and video inputs into MPEG-TS chunks at keyframes, without "
-               "re-encoding, as the segmenter service.",
+    .summary = "Cuts audio and video inputs into MPEG-TS chunks at keyframes, as the "
+               "segmenter service; encodes to H.264/AAC what MPEG-TS cannot carry.",
     .license = "MIT",
     .requires = NULL,
     .provides = seg_provides,

@@ -60,13 +60,6 @@ struct segenc {
     int64_t next_pts; /* of the FIFO's first sample, 1/sample_rate; NOPTS before */
 };
 
-static void averr(int err, char *buf, size_t len)
-{
-    if (av_strerror(err, buf, len) != 0) {
-        snprintf(buf, len, "error %d", err);
-    }
-}
-
 static segenc *alloc_enc(int is_video, const AVStream *in)
 {
     segenc *e = av_mallocz(sizeof(*e));
@@ -110,7 +103,7 @@ static int open_decoder(segenc *e, const AVStream *in, const char *what, char *r
     e->dec->pkt_timebase = in->time_base;
     rc = avcodec_open2(e->dec, dc, NULL);
     if (rc < 0) {
-        averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The %s decoder for the input's %s refused it: %s.", what,
                  avcodec_get_name(id), err);
         return OA_EINVAL;
@@ -229,7 +222,7 @@ int segenc_open_video(segenc **out, AVFormatContext *ic, const AVStream *in, dou
     rc = avcodec_open2(enc, codec, &opts);
     av_dict_free(&opts);
     if (rc < 0) {
-        averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The H.264 encoder %s refused the input's %dx%d video: %s.",
                  codec->name, enc->width, enc->height, err);
         segenc_free(&e);
@@ -280,7 +273,7 @@ int segenc_open_audio(segenc **out, const AVStream *in, char *reason, size_t len
     enc->time_base = (AVRational){1, enc->sample_rate};
     rc = avcodec_open2(enc, codec, NULL);
     if (rc < 0) {
-        averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The AAC encoder refused the input's audio (%d Hz, %d channels): "
                               "%s.",
                  e->dec->sample_rate, e->dec->ch_layout.nb_channels, err);
@@ -303,7 +296,7 @@ int segenc_open_audio(segenc **out, const AVStream *in, char *reason, size_t len
 static int fail(segenc *e, int err, const char *what)
 {
     char txt[128];
-    averr(err, txt, sizeof(txt));
+    av_make_error_string(txt, sizeof(txt), err);
     snprintf(e->err, sizeof(e->err), "Re-encoding the input's %s failed: %s (%s).",
              e->is_video ? "video" : "audio", what, txt);
     return OA_EIO;

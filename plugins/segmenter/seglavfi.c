@@ -150,9 +150,7 @@ static int build(seglavfi *g, char *reason, size_t len)
     g->graph->nb_threads = 1;
     rc = g->af->avfilter_graph_parse_ptr(g->graph, g->graph_str, &ins, &outs, NULL);
     if (rc < 0) {
-        if (av_strerror(rc, err, sizeof(err)) != 0) {
-            snprintf(err, sizeof(err), "error %d", rc);
-        }
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The filtergraph '%.200s' does not parse: %s.", g->graph_str,
                  err);
         rc = OA_EINVAL;
@@ -192,9 +190,7 @@ static int build(seglavfi *g, char *reason, size_t len)
     }
     rc = g->af->avfilter_graph_config(g->graph, NULL);
     if (rc < 0) {
-        if (av_strerror(rc, err, sizeof(err)) != 0) {
-            snprintf(err, sizeof(err), "error %d", rc);
-        }
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The filtergraph '%.200s' cannot be set up: %s.", g->graph_str,
                  err);
         rc = OA_EINVAL;

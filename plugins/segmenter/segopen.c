@@ -21,13 +21,6 @@ static int interrupt_cb(void *opaque)
     return segwork_stopping(opaque);
 }
 
-void segwork_averr(int err, char *buf, size_t len)
-{
-    if (av_strerror(err, buf, len) != 0) {
-        snprintf(buf, len, "error %d", err);
-    }
-}
-
 /* ---- the source as an AVIOContext ---------------------------------------------- */
 
 static int source_read(void *opaque, uint8_t *buf, int buf_size)
@@ -285,7 +278,7 @@ static int open_input(segwork *w, char *reason, size_t len)
         if (rc == AVERROR_EXIT) {
             return OA_ECANCELED;
         }
-        segwork_averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "Cannot open the input %s: %s.", w->name,
                  w->read_error[0] ? w->read_error : err);
         return w->read_error[0] ? OA_EIO : OA_EINVAL;
@@ -295,7 +288,7 @@ static int open_input(segwork *w, char *reason, size_t len)
         if (rc == AVERROR_EXIT) {
             return OA_ECANCELED;
         }
-        segwork_averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "Cannot find the streams of the input %s: %s.", w->name,
                  w->read_error[0] ? w->read_error : err);
         return w->read_error[0] ? OA_EIO : OA_EINVAL;
@@ -386,7 +379,7 @@ static int open_output(segwork *w, char *reason, size_t len)
     }
     rc = avformat_write_header(w->oc, NULL);
     if (rc < 0) {
-        segwork_averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The MPEG-TS muxer refused the streams of the input %s: %s.",
                  w->name, err);
         return OA_EINVAL;

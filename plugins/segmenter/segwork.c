@@ -179,7 +179,7 @@ static int emit_chunk(segwork *w, int64_t end_us, int last)
     return 0;
 }
 
-static int64_t frame_us(segwork *w, const AVPacket *pkt, const AVStream *st, int is_video)
+static int64_t frame_us(const AVPacket *pkt, const AVStream *st, int is_video)
 {
     if (pkt->duration > 0) {
         return av_rescale_q(pkt->duration, st->time_base, AV_TIME_BASE_Q);
@@ -187,7 +187,6 @@ static int64_t frame_us(segwork *w, const AVPacket *pkt, const AVStream *st, int
     if (is_video && st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0) {
         return av_rescale_q(1, av_inv_q(st->avg_frame_rate), AV_TIME_BASE_Q);
     }
-    (void)w;
     return 0;
 }
 
@@ -215,7 +214,7 @@ static int write_packet(segwork *w, AVPacket *pkt, AVRational in_tb, int out_ind
         return 0;
     }
     w->write_errors++;
-    segwork_averr(rc, err, sizeof(err));
+    av_make_error_string(err, sizeof(err), rc);
     segjob_log(w->job, OA_LOG_DEBUG, "dropped a packet of %s: %s", w->name, err);
     if (w->write_errors >= SEGWORK_MAX_WRITE_ERRORS) {
         return rc;
@@ -308,7 +307,7 @@ static int encode_packet(segwork *w, AVPacket *pkt, segenc *enc, int is_video)
         int64_t dts_us = pkt->dts != AV_NOPTS_VALUE
                              ? av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q)
                              : raw;
-        track_pass(w, raw, dts_us, frame_us(w, pkt, st, is_video));
+        track_pass(w, raw, dts_us, frame_us(pkt, st, is_video));
         pace(w, dts_us + w->offset_us);
     }
     w->pass_packets++;
@@ -361,7 +360,7 @@ static int handle_packet(segwork *w, AVPacket *pkt)
     if (act == SEG_CUT_DROP) {
         return 0;
     }
-    dur_us = frame_us(w, pkt, st, is_video);
+    dur_us = frame_us(pkt, st, is_video);
     if (ts != AV_NOPTS_VALUE) {
         int64_t raw = pts_us - w->offset_us;
         int64_t dts_us = pkt->dts != AV_NOPTS_VALUE
@@ -415,7 +414,7 @@ static void failure_reason(segwork *w, int rc, char *reason, size_t len)
     } else if (rc == OA_ENOMEM) {
         snprintf(reason, len, "Out of memory cutting the input %s.", w->name);
     } else {
-        segwork_averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "The MPEG-TS muxer kept refusing packets of the input %s: %s.",
                  w->name, err);
     }
@@ -458,7 +457,7 @@ static int restart(segwork *w, char *reason, size_t len)
     }
     if (rc < 0) {
         char err[128];
-        segwork_averr(rc, err, sizeof(err));
+        av_make_error_string(err, sizeof(err), rc);
         snprintf(reason, len, "Cannot loop the input %s: seeking back to its start failed "
                               "(%s).", w->name, err);
         return OA_EIO;
@@ -518,7 +517,7 @@ static void run(segwork *w)
             break;
         }
         if (rc < 0) {
-            segwork_averr(rc, err, sizeof(err));
+            av_make_error_string(err, sizeof(err), rc);
             snprintf(reason, sizeof(reason), "Reading the input %s failed: %s.", w->name,
                      w->read_error[0] ? w->read_error : err);
             post_end(w, OA_EIO, reason);

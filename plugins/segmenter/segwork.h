@@ -65,9 +65,6 @@ static inline int segwork_stopping(oa_media_job *job)
     return atomic_load(&job->stopping);
 }
 
-/* FFmpeg's text for an AVERROR code. */
-void segwork_averr(int err, char *buf, size_t len);
-
 /* Opens the input and picks its streams, sets up the MPEG-TS muxer on a
  * memory buffer, and records the input's facts in job->info. Returns 0, or
  * an OA_E* code with a sentence in reason (OA_ECANCELED when the job was

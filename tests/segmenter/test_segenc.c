@@ -313,11 +313,29 @@ static void test_raw_loop(void **state)
 }
 
 /* A lavfi graph that does not parse fails the open with FFmpeg's reason;
- * lavfi with a byte source is refused. */
+ * a graph with an open input, one with no output, an empty graph and lavfi
+ * with a byte source are refused with a sentence saying so. */
 static void test_lavfi_bad(void **state)
 {
+    static const struct {
+        const char *url;
+        const char *says;
+    } refused[] = {
+        {"lavfi:scale=320:240", "has an open input"},
+        {"lavfi:testsrc2=size=320x240,nullsink", "has no output"},
+        {"lavfi:", "needs a filtergraph"},
+    };
     run r;
     (void)state;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        run_init(&r);
+        assert_int_equal(run_open(&r, refused[i].url, NULL, 1, 0, 0), 0);
+        run_finish(&r);
+        assert_int_equal(r.open_calls, 1);
+        assert_int_equal(r.open_status, OA_EINVAL);
+        assert_non_null(strstr(r.open_reason, refused[i].says));
+        run_free(&r);
+    }
     run_init(&r);
     assert_int_equal(run_open_fmt(&r, "nosuchfilter=1", "lavfi", NULL, 1, 0, 0), 0);
     run_finish(&r);
