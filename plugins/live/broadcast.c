@@ -4,7 +4,7 @@
  * A broadcast is a name, a source and its options. What survives a restart
  * is in the plugin's kv store:
  *   key/<name>  the broadcast's Ed25519 private seed (32 bytes)
- *   bc/<name>   its record, JSON: the start arguments, created, last_seq,
+ *   bc/<name>   its record, JSON: the start arguments, last_seq,
  *               stopped (by the user), the descriptor (base64)
  *   bcs         the names of every broadcast, a JSON array (the kv store
  *               cannot list keys)
@@ -252,8 +252,7 @@ static void open_job(lv_bc *bc)
     opts.target_seconds = bc->a.chunk_seconds;
     opts.realtime = lv_source_realtime(bc->a.source, bc->a.loop);
     opts.loop = bc->a.loop;
-    bc->job_ms = p->api->now_ms(p->self);
-    bc->last_chunk_ms = bc->job_ms;
+    bc->last_chunk_ms = p->api->now_ms(p->self);
     bc->healthy_since = 0;
     rc = p->seg->open(p->seg->instance, &opts, NULL, on_open, on_chunk, on_end, bc, &bc->job);
     if (rc != 0) {
@@ -325,7 +324,6 @@ static int make_descriptor(lv_bc *bc, char *err, size_t errlen)
         p->api->log(p->self, OA_LOG_INFO, "broadcast \"%s\": name, chunk duration, window or "
                     "trackers changed, so it gets a new content ID", bc->a.name);
     }
-    bc->created = d.created;
     lv_bc_set_descriptor(bc, out, len);
     return 0;
 }

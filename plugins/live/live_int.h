@@ -247,7 +247,6 @@ struct lv_bc {
     lv_bc *next;
     lv_plugin *p;
     lv_bc_args a;
-    int64_t created;          /* unix seconds: of the descriptor */
     int has_last;             /* a chunk was ever made */
     uint64_t last_seq;        /* the newest sequence number used */
     int64_t last_ts;          /* ts_ms of that chunk (0: unknown) */
@@ -266,8 +265,7 @@ struct lv_bc {
     oa_media_job *job;
     oa_timer *retry;
     uint32_t backoff_s;       /* the last back-off used; 0 after a healthy minute */
-    uint64_t job_ms;          /* monotonic: when the job was opened */
-    uint64_t last_chunk_ms;   /* monotonic: the newest chunk, or job_ms */
+    uint64_t last_chunk_ms;   /* monotonic: the newest chunk, or when the job was opened */
     uint64_t healthy_since;   /* monotonic: first chunk of this job, 0 none */
     uint64_t chunks;          /* chunks made since the broadcast (re)started */
     uint32_t since_persist;

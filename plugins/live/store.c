@@ -92,11 +92,10 @@ int lv_bc_save_record(lv_bc *bc)
     for (size_t i = 0; i < bc->a.ntrackers; i++) {
         json_array_append_new(trackers, json_string(bc->a.trackers[i]));
     }
-    o = json_pack("{s:s, s:s, s:b, s:f, s:I, s:o, s:b, s:I, s:b}", "name", bc->a.name,
+    o = json_pack("{s:s, s:s, s:b, s:f, s:I, s:o, s:b, s:b}", "name", bc->a.name,
                   "source", bc->a.source, "loop", bc->a.loop, "chunk_seconds",
                   bc->a.chunk_seconds, "window", (json_int_t)bc->a.window, "trackers", trackers,
-                  "auto_start", bc->a.auto_start, "created", (json_int_t)bc->created,
-                  "stopped", bc->user_stopped);
+                  "auto_start", bc->a.auto_start, "stopped", bc->user_stopped);
     if (o == NULL) {
         return OA_ENOMEM;
     }
@@ -183,7 +182,6 @@ lv_bc *lv_bc_from_record(lv_plugin *p, const char *name)
         free(bc);
         return NULL;
     }
-    bc->created = (int64_t)json_integer_value(json_object_get(o, "created"));
     v = json_object_get(o, "last_seq");
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         bc->has_last = 1;

@@ -146,7 +146,7 @@ static void detach(oa_swarm_handle *h)
     snprintf(h->error, sizeof(h->error), "content removed");
 }
 
-/* ---- stubs of the plugin's other files ------------------------------------------ */
+/* ---- test doubles of the plugin's other files ------------------------------------ */
 
 static int swarm_failed_calls;
 static char swarm_failed_reason[256];

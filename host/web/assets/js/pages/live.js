@@ -6,7 +6,7 @@
 // links to the plugin's page, where it can be enabled.
 
 import { ApiError, enc, get, post } from '../api.js';
-import { badge, busy, debounce, every, fill, fmtCount, fmtTime, h, say } from '../dom.js';
+import { badge, busy, debounce, every, fill, fmtCount, fmtKib, fmtTime, h, say } from '../dom.js';
 import { follow, subscribe } from '../live.js';
 
 const PLUGIN = 'live';
@@ -20,18 +20,10 @@ function errText(e) {
   return e instanceof ApiError ? e.message : String((e && e.message) || e);
 }
 
+// Uploaded bytes: below 1 KiB in bytes, else dom.js's KiB/MiB/GiB.
 function fmtBytes(n) {
   const b = Number(n) || 0;
-  if (b >= 1024 * 1024 * 1024) {
-    return (b / 1024 / 1024 / 1024).toFixed(2) + ' GiB';
-  }
-  if (b >= 1024 * 1024) {
-    return (b / 1024 / 1024).toFixed(1) + ' MiB';
-  }
-  if (b >= 1024) {
-    return (b / 1024).toFixed(1) + ' KiB';
-  }
-  return b + ' B';
+  return b < 1024 ? b + ' B' : fmtKib(Math.round(b / 1024));
 }
 
 // Puts text on the clipboard; falls back to a selected hidden text area
