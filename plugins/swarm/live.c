@@ -32,13 +32,20 @@ static uint64_t skip_after_ms(const oa_live *lv)
     return ms > 2000 ? ms : 2000;
 }
 
+/* Frees a chunk's bytes (its header stays) and takes them off lv->held. */
+static void chunk_drop_data(oa_live *lv, live_chunk *c)
+{
+    if (c->data != NULL) {
+        lv->held -= lv->held >= c->hdr.size ? c->hdr.size : lv->held;
+        free(c->data);
+        c->data = NULL;
+    }
+}
+
 static void chunk_free(oa_live *lv, live_chunk *c)
 {
     if (c != NULL) {
-        if (c->data != NULL) {
-            lv->held -= lv->held >= c->hdr.size ? c->hdr.size : lv->held;
-        }
-        free(c->data);
+        chunk_drop_data(lv, c);
         free(c->have);
         free(c->from);
         free(c->served); /* told shares its block */
@@ -137,9 +144,7 @@ static int drop_oldest(oa_live *lv, uint64_t before)
          s++) {
         live_chunk *c = live_get(lv, s);
         if (live_held(c)) {
-            lv->held -= lv->held >= c->hdr.size ? c->hdr.size : lv->held;
-            free(c->data);
-            c->data = NULL;
+            chunk_drop_data(lv, c);
             return 0;
         }
     }
@@ -269,6 +274,15 @@ void live_kick(oa_live *lv)
     }
 }
 
+/* The periodic work of a stream (the pulse, or the engine tick without
+ * one): the descriptor fetch, the peers' pulse, requests. */
+static void live_periodic(oa_live *lv, uint64_t now)
+{
+    live_fetch_retry(lv, now);
+    live_peers_pulse(lv, now);
+    live_request_pass(lv, now);
+}
+
 static void pulse_fire(void *arg, oa_timer *timer)
 {
     oa_live *lv = arg;
@@ -278,9 +292,7 @@ static void pulse_fire(void *arg, oa_timer *timer)
         return;
     }
     now = oa_engine_now(lv->e);
-    live_fetch_retry(lv, now);
-    live_peers_pulse(lv, now);
-    live_request_pass(lv, now);
+    live_periodic(lv, now);
     live_deliver(lv, now); /* last: lv may be gone after it */
 }
 
@@ -412,7 +424,6 @@ void oa_live_handle_close(oa_swarm_handle *h)
     oa_torrent *t = h->t;
     oa_live *lv = t != NULL ? t->live : NULL;
     live_handle *lh = lv != NULL ? handle_find(lv, h) : NULL;
-    oa_swarm_handle *o;
     int publishers = 0;
     if (lh != NULL) {
         lh->h = NULL;
@@ -426,8 +437,7 @@ void oa_live_handle_close(oa_swarm_handle *h)
         publishers += lh->h != NULL && lh->publish;
     }
     lv->publish = publishers > 0;
-    o = t->handles;
-    if (o == NULL && !t->closing) {
+    if (t->handles == NULL && !t->closing) {
         OA_LOG(lv->e, OA_LOG_INFO, "%s: live stream closed (no handle left)", t->hex);
         oa_torrent_remove(t, 0);
     }
@@ -696,10 +706,8 @@ void oa_live_tick(oa_torrent *t, uint64_t now_ms)
         tor_add_candidate_list(t, lv->e->cfg.bootstrap_peers);
     }
     if (lv->pulse == NULL) {
-        live_fetch_retry(lv, now_ms);
-        live_peers_pulse(lv, now_ms);
-        live_request_pass(lv, now_ms);
-        live_kick(lv);
+        live_periodic(lv, now_ms);
+        live_kick(lv); /* deliveries on the next loop turn: lv may go inside them */
     }
 }
 

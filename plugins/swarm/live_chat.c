@@ -61,8 +61,29 @@ static void mute_add(oa_live *lv, const uint8_t who[OA_LC_KEY_LEN], int64_t unti
     lv->mutes[i].until = until;
 }
 
-int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_peer, char *err,
-                   size_t errlen)
+/* Sends a chat message to every ready peer but except_peer. */
+static void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer)
+{
+    oa_lc_msg m;
+    oa_peer *p;
+    memset(&m, 0, sizeof(m));
+    m.type = OA_LC_CHAT;
+    m.chat = msg;
+    m.chat_len = len;
+    for (p = lv->t->peers; p != NULL; p = p->tnext) {
+        if (p->id != except_peer) {
+            live_send(p, &m);
+        }
+    }
+}
+
+/* Takes a chat message (from a peer: its id; local: 0). 0 accepted; OA_EPROTO
+ * (malformed or forged; err says why), OA_EINVAL (another stream),
+ * OA_EEXIST (seen before), OA_ERANGE (a replay: stamped far from now, or a
+ * seq not after its sender's last), OA_EACCES (muted, or a mute not from
+ * the broadcaster), OA_EAGAIN (over the sender's limit), OA_ENOMEM. */
+static int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_peer,
+                          char *err, size_t errlen)
 {
     oa_lc_chat c;
     live_event *ev;
@@ -111,7 +132,7 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
     if (snd->has_seq && c.seq <= snd->last_seq) {
         snprintf(err, errlen, "a chat message whose seq %llu is not after its sender's last "
                  "(%llu)", (unsigned long long)c.seq, (unsigned long long)snd->last_seq);
-        return OA_EEXIST;
+        return OA_ERANGE;
     }
     if (!oa_lc_bucket_take(&snd->b, (int64_t)now, LIVE_CHAT_BURST, LIVE_CHAT_PER_MIN)) {
         snprintf(err, errlen, "the sender is over %u messages a minute", LIVE_CHAT_PER_MIN);
@@ -136,21 +157,6 @@ int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_pe
     live_forward_chat(lv, msg, len, from_peer);
     live_kick(lv);
     return 0;
-}
-
-void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer)
-{
-    oa_lc_msg m;
-    oa_peer *p;
-    memset(&m, 0, sizeof(m));
-    m.type = OA_LC_CHAT;
-    m.chat = msg;
-    m.chat_len = len;
-    for (p = lv->t->peers; p != NULL; p = p->tnext) {
-        if (p->id != except_peer) {
-            live_send(p, &m);
-        }
-    }
 }
 
 void live_chat_from_peer(oa_live *lv, oa_peer *p, const oa_lc_msg *m)
@@ -192,11 +198,8 @@ int oa_live_chat(oa_swarm_handle *h, const uint8_t *msg, size_t len)
         return OA_ESTATE;
     }
     rc = live_chat_take(lv, msg, len, 0, err, sizeof(err));
-    if (rc == OA_EEXIST && err[0] == '\0') {
-        return 0; /* accepted before: nothing more to do */
-    }
     if (rc == OA_EEXIST) {
-        rc = OA_ERANGE; /* a seq not after the sender's last */
+        return 0; /* accepted before: nothing more to do */
     }
     if (rc == OA_EINVAL) {
         rc = OA_EPROTO;

@@ -240,16 +240,8 @@ void live_fetch_retry(oa_live *lv, uint64_t now);
 
 /* ---- live_chat.c ------------------------------------------------------- */
 
-/* Takes a chat message (from a peer: its id; local: 0). 0 accepted; OA_EPROTO
- * (malformed or forged; err says why), OA_EINVAL (another stream),
- * OA_EEXIST (seen), OA_EACCES (muted, or a mute not from the broadcaster),
- * OA_EAGAIN (over the sender's limit), OA_ENOMEM. */
-int live_chat_take(oa_live *lv, const uint8_t *msg, size_t len, uint64_t from_peer, char *err,
-                   size_t errlen);
 /* A CHAT from p: the per-peer limit (p is failed past it), then taken. */
 void live_chat_from_peer(oa_live *lv, oa_peer *p, const oa_lc_msg *m);
-/* Sends a chat message to every ready peer but except_peer. */
-void live_forward_chat(oa_live *lv, const uint8_t *msg, size_t len, uint64_t except_peer);
 
 /* ---- live_peer.c ------------------------------------------------------- */
 

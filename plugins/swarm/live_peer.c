@@ -722,13 +722,11 @@ void live_peers_pulse(oa_live *lv, uint64_t now)
             }
             continue;
         }
-        if (lv->has_complete && (!lp->sent_have || lp->sent_have_last != lv->have_last)) {
-            live_send_have(lv, p);
-        }
         if (ack) {
             live_send(p, &m);
         }
     }
+    live_have_all(lv);
     source_late(lv, now);
 }
 
