@@ -184,6 +184,13 @@ static void on_ready(void *arg, oa_swarm_handle *h, int status)
     if (c->ready < 0) {
         c->p->api->log(c->p->self, OA_LOG_WARN, "%s: %s", c->infohash, c->error);
     }
+    st_content_wake_ready(c);
+}
+
+/* Wakes the callbacks parked until the content is ready, with 0 when it is
+ * or its failure status. */
+void st_content_wake_ready(st_content *c)
+{
     wake_all(&c->ready_waiters, c->ready > 0 ? 0 : c->ready);
 }
 
@@ -542,18 +549,24 @@ void st_content_tick(st_content *c, uint64_t now)
     if (now - since < limit) {
         return;
     }
+    st_content_stall(c, (now - since) / 1000, "readers have waited for data that does not come");
+}
+
+/* Marks the content stalled: publishes streamer.stall for each of its
+ * sessions (live ones say so) and logs why. */
+void st_content_stall(st_content *c, uint64_t seconds, const char *why)
+{
     c->stalled = 1;
     for (st_session *s = c->p->sessions; s != NULL; s = s->next) {
         char json[256];
         if (s->c != c) {
             continue;
         }
-        snprintf(json, sizeof(json),
-                 "{\"session\":\"%s\",\"infohash\":\"%s\",\"seconds\":%llu}", s->id,
-                 c->infohash, (unsigned long long)((now - since) / 1000));
+        snprintf(json, sizeof(json), "{\"session\":\"%s\",\"infohash\":\"%s\",\"seconds\":%llu%s}",
+                 s->id, c->infohash, (unsigned long long)seconds,
+                 c->is_live ? ",\"live\":true" : "");
         c->p->api->publish(c->p->self, "streamer.stall", json);
     }
-    c->p->api->log(c->p->self, OA_LOG_WARN,
-                   "%s: stalled: readers have waited %llu s for data that does not come",
-                   c->infohash, (unsigned long long)((now - since) / 1000));
+    c->p->api->log(c->p->self, OA_LOG_WARN, "%s: stalled %llu s: %s", c->infohash,
+                   (unsigned long long)seconds, why);
 }

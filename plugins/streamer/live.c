@@ -55,7 +55,6 @@ static void buf_put(live_buf *b)
 typedef struct live_chunk {
     uint64_t seq;
     live_buf *buf;
-    size_t len;
     int64_t duration_us;
     int64_t wallclock_ms;
     uint32_t flags;
@@ -86,7 +85,6 @@ struct st_live {
     uint64_t first;         /* oldest seq held */
     uint64_t next;          /* one past the newest; first == next: empty */
     uint64_t started_ms;
-    uint64_t last_chunk_ms;
     live_reader *readers;
     st_kept *kept;
 };
@@ -328,9 +326,9 @@ static int try_answer(st_live *l, oa_http_req *req, int playlist, uint64_t seq, 
     if (ch != NULL) {
         st_session *s = st_session_find(plug(l), sid);
         if (s != NULL) {
-            s->hls_bytes += ch->len;
+            s->hls_bytes += ch->buf->len;
         }
-        plug(l)->api->http_reply(req, 200, "video/mp2t", ch->buf->data, ch->len);
+        plug(l)->api->http_reply(req, 200, "video/mp2t", ch->buf->data, ch->buf->len);
         return 1;
     }
     if (seq < l->first || seq > l->next + 2) {
@@ -399,16 +397,7 @@ static void on_state(void *arg, oa_live_sub *sub, int status, const char *reason
         c->ready = 1;
         snprintf(c->name, sizeof(c->name), "live %s", c->infohash);
     }
-    {
-        st_wait *list = c->ready_waiters;
-        c->ready_waiters = NULL;
-        while (list != NULL) {
-            st_wait *w = list;
-            list = w->next;
-            w->next = NULL;
-            w->cb(w, c->ready > 0 ? 0 : c->ready);
-        }
-    }
+    st_content_wake_ready(c);
 }
 
 static void on_chunk(void *arg, const oa_media_chunk *chunk)
@@ -437,13 +426,11 @@ static void on_chunk(void *arg, const oa_media_chunk *chunk)
     slot = &l->ring[l->next % l->cap];
     slot->seq = chunk->seq;
     slot->buf = copy;
-    slot->len = chunk->len;
     slot->duration_us = chunk->duration_us;
     slot->wallclock_ms = chunk->wallclock_ms;
     slot->flags = chunk->flags;
     l->next++;
-    l->last_chunk_ms = p->api->now_ms(p->self);
-    l->c->last_progress_ms = l->last_chunk_ms;
+    l->c->last_progress_ms = p->api->now_ms(p->self);
     l->c->stalled = 0;
     for (live_reader *r = l->readers; r != NULL; r = r->next) {
         pump(r);
@@ -546,25 +533,13 @@ void st_live_tick(st_content *c, uint64_t now)
 {
     st_live *l = c->live;
     st_plugin *p = c->p;
-    uint64_t since = l->last_chunk_ms != 0 ? l->last_chunk_ms : l->started_ms;
+    uint64_t since = c->last_progress_ms != 0 ? c->last_progress_ms : l->started_ms;
     uint64_t limit = (uint64_t)p->cfg.stall_seconds * 1000;
     answer_kept(l, now);
     if (c->stalled || c->ready <= 0 || now - since < limit) {
         return;
     }
-    c->stalled = 1;
-    for (st_session *s = p->sessions; s != NULL; s = s->next) {
-        char json[256];
-        if (s->c != c) {
-            continue;
-        }
-        snprintf(json, sizeof(json),
-                 "{\"session\":\"%s\",\"infohash\":\"%s\",\"seconds\":%llu,\"live\":true}",
-                 s->id, c->infohash, (unsigned long long)((now - since) / 1000));
-        p->api->publish(p->self, "streamer.stall", json);
-    }
-    p->api->log(p->self, OA_LOG_WARN, "%s: stalled: no new chunk for %llu s", c->infohash,
-                (unsigned long long)((now - since) / 1000));
+    st_content_stall(c, (now - since) / 1000, "no new chunk");
 }
 
 void st_live_free(st_content *c)

@@ -105,7 +105,6 @@ static int base32_value(int c)
  * when s is not exactly that. */
 static int base32_to_hex40(const char *s, char out[41])
 {
-    static const char digits[] = "0123456789abcdef";
     uint8_t bytes[20];
     uint32_t acc = 0;
     int bits = 0;
@@ -130,11 +129,7 @@ static int base32_to_hex40(const char *s, char out[41])
             acc &= (1u << bits) - 1u;
         }
     }
-    for (i = 0; i < 20; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    out[40] = '\0';
+    st_hex(bytes, sizeof(bytes), out);
     return 0;
 }
 

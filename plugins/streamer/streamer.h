@@ -174,6 +174,12 @@ const uint8_t *st_block_bytes(st_content *c, st_block *b, uint64_t off, size_t *
 void st_content_stats(st_content *c, oa_swarm_stats *st);
 /* The 1 s tick: stall detection, cache trimming. */
 void st_content_tick(st_content *c, uint64_t now);
+/* Wakes the callbacks parked until ready (st_content_when_ready) with 0
+ * when the content is ready, else its failure status. */
+void st_content_wake_ready(st_content *c);
+/* Marks the content stalled for seconds: streamer.stall for each of its
+ * sessions, and a log line saying why. */
+void st_content_stall(st_content *c, uint64_t seconds, const char *why);
 
 /* ---- session.c ---------------------------------------------------------- */
 

@@ -1,8 +1,9 @@
 /*
  * test-live: a stand-in live engine for tests. It provides the "live"
  * service (media.h) from a media file played in a loop at its own pace, so
- * that the streamer's live path can be tested before the real live engine
- * exists. It is built into build/tests/live-plugins, never build/plugins.
+ * that the streamer's live path is tested alone, without the live plugin
+ * and its swarm. It is built into build/tests/live-plugins, never
+ * build/plugins.
  *
  * Descriptor (test only), a text file:
  *
