@@ -897,6 +897,9 @@ def case_stall():
     sid = resp["playback_session_id"]
     got = {"size": 0}
     result = {}
+    # The seeder trickles from the start, so that the whole clip cannot
+    # arrive before the stall below, however slow the engine runs (ASan).
+    fx.seeder.h.set_upload_limit(64 * 1024)
 
     def reader():
         result.update(stream(fx.port, fx.path_of(resp["playback_url"]),
